@@ -1,0 +1,85 @@
+# Pricelab. `make run` brings the product up; `make test` runs the suite.
+# docker-compose.yml runs the same server commands as the web/realtime/worker/beat targets.
+
+# Django 6.1 needs Python 3.12+. Use the first interpreter that is one (pyenv's shims
+# honour .python-version; a plain python3 counts if it is new enough).
+PYTHON ?= $(shell for p in python3.12 python3.13 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+VENV ?= .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WEB_WORKERS ?= 2
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run serve test lint fmt migrate seed web realtime worker beat lock clean
+
+help:
+	@echo "make run     install, migrate, seed the demo and serve http://$(HOST):$(PORT) (DEBUG on)"
+	@echo "make test    run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
+	@echo "make lint    ruff check, ruff format --check, makemigrations --check"
+	@echo "make web | realtime | worker | beat   the production processes, one each"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (python3.12 not found)." >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	@touch $@
+
+install: $(STAMP)
+
+migrate: install
+	$(MANAGE) migrate --noinput
+
+seed: install
+	$(MANAGE) seed_demo --base-url http://$(HOST):$(PORT)
+
+# The whole product in one ASGI process on the embedded defaults (SQLite, in-process
+# cache, channel layer and eager tasks), or on PostgreSQL and Redis when DATABASE_URL and
+# REDIS_URL are set, in which case a Celery worker with beat runs beside it.
+run: export DEBUG ?= true
+run: migrate seed serve
+
+serve: install
+	@trap 'kill 0' EXIT; \
+	if [ -n "$$REDIS_URL" ]; then \
+		$(BIN)/celery -A config worker --beat --concurrency 1 --loglevel INFO & \
+	fi; \
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MANAGE) makemigrations --check --dry-run
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Production processes (see docker-compose.yml): HTTP through a WSGI server, WebSocket and
+# SSE through an ASGI server, and Celery.
+web: install
+	$(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) config.wsgi:application
+
+realtime: install
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --ws websockets
+
+worker: install
+	$(BIN)/celery -A config worker --loglevel INFO --concurrency 2
+
+beat: install
+	$(BIN)/celery -A config beat --loglevel INFO --schedule $(VENV)/celerybeat-schedule
+
+# Re-pin requirements*.txt from requirements*.in.
+lock: install
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

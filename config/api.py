@@ -1,0 +1,66 @@
+"""API conventions shared by every app: the error shape and pagination."""
+
+from typing import Any
+
+from django.http import Http404
+from rest_framework import exceptions, pagination, serializers
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+# DRF's own codes for its exceptions, kept, except where a plainer name helps a client.
+_RENAMED_CODES = {"invalid": "validation_error", "error": "error"}
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every API error, whatever its status."""
+
+    code = serializers.CharField(help_text="Machine-readable, stable: branch on this.")
+    message = serializers.CharField(help_text="For humans; may change.")
+    details = serializers.JSONField(
+        allow_null=True, help_text="Per-field messages for validation errors, else null."
+    )
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Render DRF's exceptions as ``{"code", "message", "details"}``.
+
+    Anything DRF does not know stays unhandled, so Django logs it, Sentry sees it and
+    ``config.views.server_error`` answers a plain JSON 500 without a trace.
+    """
+    if isinstance(exc, Http404):
+        # Missing and not-yours are one answer; the model name is nobody's business.
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    assert isinstance(exc, exceptions.APIException)
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        if isinstance(detail, dict):
+            body = error_body("validation_error", "The request has invalid fields.", detail)
+        else:
+            items = detail if isinstance(detail, list) else [detail]
+            code = getattr(items[0], "code", None) if items else None
+            body = error_body(
+                _RENAMED_CODES.get(code or "invalid", code or "validation_error"),
+                " ".join(str(item) for item in items) or "The request is invalid.",
+            )
+    else:
+        detail = exc.detail
+        code = getattr(detail, "code", None) or exc.default_code
+        body = error_body(str(code), str(detail))
+    response.data = body
+    return response
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Stable pages over lists that grow while a client walks them (newest first)."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 200

@@ -1,0 +1,32 @@
+"""Error pages: JSON in the API's error shape under /api/, friendly HTML elsewhere."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template import loader
+
+from config.api import error_body
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        body = error_body("server_error", "Something went wrong on our side. It has been logged.")
+        return JsonResponse(body, status=500)
+    # No request context: whatever broke (the database, say) must not break this page too.
+    return HttpResponse(loader.get_template("500.html").render(), status=500)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(error_body("permission_denied", "You cannot do this."), status=403)
+    message = str(exception) if exception and str(exception) else "You cannot do this."
+    return render(request, "403.html", {"reason": message}, status=403)

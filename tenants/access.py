@@ -1,0 +1,51 @@
+"""Who is calling, for which tenant, and what they may do: resolved once per request."""
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+
+from tenants.models import Tenant, User
+from tenants.selectors import membership_active
+
+SESSION_TENANT_KEY = "tenant_id"
+
+
+@dataclass(frozen=True)
+class Access:
+    """The caller's tenant and scopes, whether they came by API key or by session."""
+
+    tenant: Tenant
+    scopes: frozenset[str]
+    user: User | None = None
+    role: str | None = None
+    api_key_id: int | None = None
+
+    @property
+    def via(self) -> str:
+        return "api_key" if self.api_key_id is not None else "session"
+
+
+def session_access(request: HttpRequest) -> Access | None:
+    """The access of a logged-in person in the tenant their session has chosen."""
+    if hasattr(request, "_session_access"):
+        return request._session_access
+    access = None
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        membership = membership_active(user=user, tenant_id=request.session.get(SESSION_TENANT_KEY))
+        if membership is not None:
+            access = Access(
+                tenant=membership.tenant,
+                scopes=membership.scopes,
+                user=user,
+                role=membership.role,
+            )
+    request._session_access = access
+    return access
+
+
+def session_tenant_choose(request: HttpRequest, tenant_id: int) -> None:
+    """Make the session work in another tenant (membership is checked on every request)."""
+    request.session[SESSION_TENANT_KEY] = tenant_id
+    if hasattr(request, "_session_access"):
+        del request._session_access

@@ -1,0 +1,123 @@
+"""Staff admin for tenants, people and keys. Staff cross tenants, so querysets are unscoped."""
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from tenants import services
+from tenants.models import ApiKey, Membership, Tenant, User
+
+
+class UnscopedAdminMixin:
+    """Staff see every tenant's rows: the explicit, greppable exception to scoping."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = self.model.objects.unscoped()
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
+
+
+class MembershipInline(UnscopedAdminMixin, admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "status", "member_count", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["name", "slug", "memberships__user__email"]
+    readonly_fields = ["status", "created_at"]
+    inlines = [MembershipInline]
+    actions = ["suspend", "reactivate"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    @admin.display(description="Members", ordering="member_count")
+    def member_count(self, tenant: Tenant) -> int:
+        return tenant.member_count
+
+    @admin.action(description="Suspend selected tenants (their keys and members are refused)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet) -> None:
+        tenants = list(queryset.filter(status=Tenant.Status.ACTIVE))
+        for tenant in tenants:
+            services.tenant_suspend(tenant=tenant)
+        self.message_user(request, f"Suspended {len(tenants)} tenant(s).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate selected tenants")
+    def reactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        tenants = list(queryset.filter(status=Tenant.Status.SUSPENDED))
+        for tenant in tenants:
+            services.tenant_reactivate(tenant=tenant)
+        self.message_user(request, f"Reactivated {len(tenants)} tenant(s).", messages.SUCCESS)
+
+
+@admin.register(Membership)
+class MembershipAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "tenant__name", "tenant__slug"]
+    autocomplete_fields = ["user", "tenant"]
+    list_select_related = ["user", "tenant"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    """Keys by prefix and metadata. Staff issue keys with `manage.py apikey_create`,
+    which prints the secret once; the admin never sees or stores one."""
+
+    list_display = ["prefix", "name", "tenant", "scopes", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["prefix", "name", "tenant__name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    fields = ["tenant", "name", "prefix", "scopes", "created_by", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        keys = list(queryset.filter(revoked_at=None))
+        for key in keys:
+            services.api_key_revoke(api_key=key)
+        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
+
+
+class UserCreateForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ["email"]
+
+
+class UserEditForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    form = UserEditForm
+    add_form = UserCreateForm
+    ordering = ["email"]
+    list_display = ["email", "name", "is_staff", "is_active", "date_joined"]
+    list_filter = ["is_staff", "is_superuser", "is_active"]
+    search_fields = ["email", "name"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Profile", {"fields": ["name"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "usable_password", "password1", "password2"]})
+    ]

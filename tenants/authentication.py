@@ -1,0 +1,38 @@
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from tenants import apikeys
+from tenants.access import Access
+from tenants.exceptions import ApiKeyRevoked, InvalidApiKey, TenantSuspended
+from tenants.models import Tenant
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <api key>``. ``request.auth`` becomes the caller's Access."""
+
+    keyword = b"bearer"
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, Access] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise InvalidApiKey("The Authorization header must be 'Bearer <api key>'.")
+        try:
+            raw = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidApiKey() from None
+        record = apikeys.lookup(raw)
+        if record is None:
+            raise InvalidApiKey()
+        if record.revoked:
+            raise ApiKeyRevoked()
+        if record.tenant_status != Tenant.Status.ACTIVE:
+            raise TenantSuspended()
+        apikeys.note_used(record)
+        access = Access(tenant=record.tenant(), scopes=record.scopes, api_key_id=record.id)
+        return AnonymousUser(), access
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'

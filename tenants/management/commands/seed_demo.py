@@ -1,0 +1,68 @@
+import secrets
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from tenants import services
+from tenants.models import ApiKey, Role, Scope, Tenant, User
+
+DEMO_TENANT = "Demo Shop"
+DEMO_EMAIL = "demo@pricelab.local"
+STAFF_EMAIL = "admin@pricelab.local"
+DEMO_KEY_NAME = "Demo key"
+PASSWORD_BYTES = 9
+
+
+class Command(BaseCommand):
+    help = (
+        "Create (or refresh) the demo tenant, its owner, a staff user and an API key, and print "
+        "how to log in. Passwords and the key are new on every run."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where the app is served.")
+        parser.add_argument(
+            "--force", action="store_true", help="Run even with DEBUG off (never on a real deployment)."
+        )
+
+    def handle(self, *args: object, base_url: str, force: bool, **options: object) -> None:
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates users with printed passwords; it runs only with DEBUG=true (or --force)."
+            )
+        base_url = base_url.rstrip("/")
+        demo_password = secrets.token_urlsafe(PASSWORD_BYTES)
+        staff_password = secrets.token_urlsafe(PASSWORD_BYTES)
+        with transaction.atomic():
+            demo = self._user(DEMO_EMAIL, demo_password, name="Demo Owner", staff=False)
+            self._user(STAFF_EMAIL, staff_password, name="Pricelab Staff", staff=True)
+            tenant = Tenant.objects.filter(
+                memberships__user=demo, memberships__role=Role.OWNER, name=DEMO_TENANT
+            ).first() or services.tenant_create(name=DEMO_TENANT, owner=demo)
+            # Secrets cannot be shown twice, so the demo key is replaced on every run.
+            for old in ApiKey.objects.for_tenant(tenant).filter(name=DEMO_KEY_NAME, revoked_at=None):
+                services.api_key_revoke(api_key=old)
+            key, secret = services.api_key_create(
+                tenant=tenant, name=DEMO_KEY_NAME, scopes=Scope.values, created_by=demo
+            )
+        lines = [
+            "",
+            f"Pricelab demo is ready: tenant {tenant.name!r} ({tenant.slug}).",
+            f"  Web UI    {base_url}/          log in as {DEMO_EMAIL} / {demo_password}",
+            f"  Admin     {base_url}/admin/    staff {STAFF_EMAIL} / {staff_password}",
+            f"  API docs  {base_url}/api/docs/",
+            f"  API key   {key.prefix}… (scopes {', '.join(key.scopes)}); try:",
+            f'    curl -H "Authorization: Bearer {secret}" {base_url}/api/v1/tenant/',
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+
+    def _user(self, email: str, password: str, *, name: str, staff: bool) -> User:
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            user = User.objects.create_user(email=email, password=password, name=name)
+        user.set_password(password)
+        user.is_staff = user.is_superuser = staff
+        user.save()
+        return user

@@ -1,0 +1,24 @@
+from datetime import datetime
+
+from celery import shared_task
+from django.db.models import Q
+
+from tenants.models import ApiKey
+
+
+@shared_task(ignore_result=True)
+def api_key_mark_used(*, tenant_id: int, api_key_id: int, used_at: str) -> None:
+    """Record a key's last use; an older or repeated time changes nothing."""
+    when = datetime.fromisoformat(used_at)
+    ApiKey.objects.for_tenant(tenant_id).filter(pk=api_key_id).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=when)
+    ).update(last_used_at=when)
+
+
+@shared_task(ignore_result=True)
+def sessions_clear_expired() -> None:
+    """Delete expired sessions (what `manage.py clearsessions` does)."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    Session.objects.filter(expire_date__lt=timezone.now()).delete()

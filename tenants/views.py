@@ -1,0 +1,112 @@
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.generic import FormView, TemplateView
+from django_ratelimit.decorators import ratelimit
+
+from tenants import services
+from tenants.access import session_access, session_tenant_choose
+from tenants.forms import LoginForm, SignupForm, TenantForm
+from tenants.mixins import TenantScopedViewMixin
+from tenants.models import ApiKey, Membership
+from tenants.selectors import memberships_of
+
+_auth_rate_limit = method_decorator(
+    ratelimit(key="ip", rate=lambda group, request: settings.AUTH_RATE_LIMIT, method="POST", block=True),
+    name="dispatch",
+)
+
+# How long a client refused by the login/signup rate limit should wait, in seconds.
+AUTH_RETRY_AFTER_SECONDS = 60
+
+
+def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The answer to a blocked login or signup attempt (settings.RATELIMIT_VIEW)."""
+    response = render(request, "429.html", status=429)
+    response["Retry-After"] = str(AUTH_RETRY_AFTER_SECONDS)
+    return response
+
+
+@_auth_rate_limit
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    template_name = "tenants/login.html"
+    redirect_authenticated_user = True
+
+
+@_auth_rate_limit
+class SignupView(FormView):
+    form_class = SignupForm
+    template_name = "tenants/signup.html"
+
+    def form_valid(self, form: SignupForm) -> HttpResponse:
+        try:
+            user, tenant = services.signup(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                name=form.cleaned_data["name"],
+                tenant_name=form.cleaned_data["tenant_name"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+            return self.form_invalid(form)
+        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
+        session_tenant_choose(self.request, tenant.pk)
+        messages.success(self.request, f"Welcome to Pricelab. {tenant.name} is ready.")
+        return redirect("dashboard")
+
+
+class DashboardView(TenantScopedViewMixin, TemplateView):
+    template_name = "tenants/dashboard.html"
+    scoped_model = ApiKey
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated and session_access(request) is None:
+            messages.info(request, "You are not in any workspace yet. Create one to begin.")
+            return redirect("tenant_new")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        tenant = self.access.tenant
+        return super().get_context_data(
+            api_keys=self.get_queryset().filter(revoked_at=None).order_by("-created_at")[:5],
+            members=Membership.objects.for_tenant(tenant).select_related("user").order_by("created_at"),
+            api_base=self.request.build_absolute_uri("/api/v1/"),
+            **kwargs,
+        )
+
+
+class TenantSwitchView(LoginRequiredMixin, View):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        """Work in another of the user's tenants."""
+        try:
+            tenant_id = int(request.POST.get("tenant_id", ""))
+        except ValueError:
+            raise Http404 from None
+        membership = memberships_of(user=request.user).filter(tenant_id=tenant_id).first()
+        if membership is None:
+            raise Http404
+        session_tenant_choose(request, membership.tenant_id)
+        messages.success(request, f"Switched to {membership.tenant.name}.")
+        return HttpResponseRedirect(reverse("dashboard"))
+
+
+class TenantCreateView(LoginRequiredMixin, FormView):
+    form_class = TenantForm
+    template_name = "tenants/tenant_new.html"
+
+    def form_valid(self, form: TenantForm) -> HttpResponse:
+        tenant = services.tenant_create(name=form.cleaned_data["name"], owner=self.request.user)
+        session_tenant_choose(self.request, tenant.pk)
+        messages.success(self.request, f"{tenant.name} is ready. You are its owner.")
+        return redirect("dashboard")
