@@ -18,7 +18,9 @@ class StrictEnv(environ.FileAwareEnv):
     """FileAwareEnv whose bool and int refuse malformed values."""
 
     def bool(self, var: str, default: Any = environ.Env.NOTSET) -> bool:  # type: ignore[override]
-        value = self.get_value(var, default=default)
+        # cast=str: django-environ would otherwise cast by the default's type, and bool("ture")
+        # is quietly False.
+        value = self.get_value(var, cast=str, default=default)
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
@@ -29,7 +31,7 @@ class StrictEnv(environ.FileAwareEnv):
         raise ImproperlyConfigured(f"{var} must be true or false, got {value!r}.")
 
     def int(self, var: str, default: Any = environ.Env.NOTSET) -> int:  # type: ignore[override]
-        value = self.get_value(var, default=default)
+        value = self.get_value(var, cast=str, default=default)
         if isinstance(value, int):
             return value
         try:

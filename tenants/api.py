@@ -84,6 +84,7 @@ class ApiKeyViewSet(
 
     scoped_model = ApiKey
     serializer_class = ApiKeyOut
+    lookup_value_converter = "int"
     required_scopes = {"POST": Scope.ADMIN, "DELETE": Scope.ADMIN}
 
     def refine_queryset(self, queryset):

@@ -3,7 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from tenants import api
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)
 router.register("api-keys", api.ApiKeyViewSet, basename="api-key")
 
 urlpatterns = [

@@ -1,0 +1,82 @@
+"""Settings are read once at start-up, so each case starts a fresh interpreter."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "import sentry_sdk; client = sentry_sdk.get_client(); "
+    "print(json.dumps({'db': s.DATABASES['default']['ENGINE'], 'cache': s.CACHES['default']['BACKEND'], "
+    "'layer': s.CHANNEL_LAYERS['default']['BACKEND'], 'eager': s.CELERY_TASK_ALWAYS_EAGER, "
+    "'broker': s.CELERY_BROKER_URL, 'debug': s.DEBUG, 'sentry': client.is_active(), "
+    "'integrations': sorted(getattr(client, 'integrations', {}) or {})}))"
+)
+
+
+def start(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARS}
+    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env})
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+_SETTINGS_VARS = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SENTRY_DSN"}
+
+
+def test_embedded_defaults_with_nothing_set():
+    result = start(DEBUG="true")
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["db"] == "django.db.backends.sqlite3"
+    assert seen["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert seen["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert seen["eager"] is True
+    assert seen["sentry"] is False
+
+
+def test_postgres_and_redis_from_urls():
+    result = start(
+        SECRET_KEY="x" * 50,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/pricelab",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["db"] == "django.db.backends.postgresql"
+    assert seen["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert seen["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert seen["eager"] is False
+    assert seen["broker"] == "redis://127.0.0.1:6379/0"
+    assert seen["debug"] is False
+
+
+def test_debug_off_refuses_the_default_secret_key():
+    result = start()
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_a_malformed_boolean_stops_start_up():
+    result = start(DEBUG="ture")
+    assert result.returncode != 0
+    assert "DEBUG must be true or false, got 'ture'" in result.stderr
+
+
+def test_secret_key_can_come_from_a_file(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("y" * 50)
+    result = start(SECRET_KEY_FILE=str(secret_file))
+    assert result.returncode == 0, result.stderr
+
+
+def test_sentry_dsn_turns_on_sentry_with_django_celery_and_redis():
+    result = start(DEBUG="true", SENTRY_DSN="https://public@127.0.0.1:9/1")
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["sentry"] is True
+    assert {"django", "celery", "redis"} <= set(seen["integrations"])
