@@ -11,6 +11,8 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WEB_WORKERS ?= 2
+REALTIME_PORT ?= 8001
+BEAT_SCHEDULE ?= $(VENV)/celerybeat-schedule
 STAMP := $(VENV)/.installed
 
 .PHONY: help install run serve test lint fmt migrate seed web realtime worker beat lock clean
@@ -67,13 +69,13 @@ web: install
 	$(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) config.wsgi:application
 
 realtime: install
-	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --ws websockets
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(REALTIME_PORT) --ws websockets
 
 worker: install
 	$(BIN)/celery -A config worker --loglevel INFO --concurrency 2
 
 beat: install
-	$(BIN)/celery -A config beat --loglevel INFO --schedule $(VENV)/celerybeat-schedule
+	$(BIN)/celery -A config beat --loglevel INFO --schedule $(BEAT_SCHEDULE)
 
 # Re-pin requirements*.txt from requirements*.in.
 lock: install

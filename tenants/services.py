@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -32,6 +33,10 @@ def _unique_slug(name: str) -> str:
 def user_create(*, email: str, password: str | None, name: str = "") -> User:
     """Create a person's account. ``password=None`` makes an account that cannot log in yet."""
     email = User.objects.normalize_email(email).lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": f"{email!r} is not a valid email address."}) from None
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": "An account with this email already exists."})
     user = User(email=email, name=name)
