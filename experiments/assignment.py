@@ -48,7 +48,9 @@ def equal_weights(count: int) -> list[float]:
     return [1 / count] * count
 
 
-def bucket_ranges(count: int, coverage: float = 1, weights: Sequence[float] | None = None) -> list[BucketRange]:
+def bucket_ranges(
+    count: int, coverage: float = 1, weights: Sequence[float] | None = None
+) -> list[BucketRange]:
     """The slice of [0, 1) that sends a visitor to each variant.
 
     Each variant owns a span as wide as its weight; coverage shrinks every span from its
