@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, pagination, serializers
 from rest_framework.response import Response
@@ -34,6 +35,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, Http404):
         # Missing and not-yours are one answer; the model name is nobody's business.
         exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -64,3 +67,10 @@ class CursorPagination(pagination.CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
+
+    def decode_cursor(self, request: Any) -> Any:
+        cursor = super().decode_cursor(request)
+        # The position is an id; anything else is a forged cursor, not a server error.
+        if cursor is not None and cursor.position is not None and not str(cursor.position).isdigit():
+            raise exceptions.NotFound(self.invalid_cursor_message, code="invalid_cursor")
+        return cursor

@@ -166,6 +166,9 @@ if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
 # Login and signup: at most this many attempts a minute from one IP address.
 AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="5/m")
 RATELIMIT_VIEW = "tenants.views.rate_limited"
+# Behind a proxy every request comes from the proxy's address: name the header the proxy
+# sets to the client's address (e.g. HTTP_X_REAL_IP), or all clients share one limit.
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
 if not REDIS_URL:
     # The local-memory cache is per process: fine for one embedded process, which is the
     # only place it is used.

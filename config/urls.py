@@ -3,6 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
+from tenants.views import auth_rate_limited
+
+# Staff accounts are the most powerful: their login is rate limited like everyone's.
+admin.site.login = auth_rate_limited(admin.site.login)
 
 urlpatterns = [
     path("health/live", health.live, name="health-live"),

@@ -44,6 +44,13 @@ def session_access(request: HttpRequest) -> Access | None:
     return access
 
 
+def session_tenant_forget(request: HttpRequest) -> None:
+    """Drop the session's chosen tenant (the person is no longer a member of it)."""
+    request.session.pop(SESSION_TENANT_KEY, None)
+    if hasattr(request, "_session_access"):
+        del request._session_access
+
+
 def session_tenant_choose(request: HttpRequest, tenant_id: int) -> None:
     """Make the session work in another tenant (membership is checked on every request)."""
     request.session[SESSION_TENANT_KEY] = tenant_id

@@ -44,6 +44,13 @@ class TenantAdmin(admin.ModelAdmin):
     def member_count(self, tenant: Tenant) -> int:
         return tenant.member_count
 
+    def delete_model(self, request: HttpRequest, obj: Tenant) -> None:
+        services.tenant_delete(tenant=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for tenant in queryset:
+            services.tenant_delete(tenant=tenant)
+
     @admin.action(description="Suspend selected tenants (their keys and members are refused)")
     def suspend(self, request: HttpRequest, queryset: QuerySet) -> None:
         tenants = list(queryset.filter(status=Tenant.Status.ACTIVE))
@@ -82,6 +89,10 @@ class ApiKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        # Keys are revoked, not deleted: the record of what a key did stays.
         return False
 
     @admin.action(description="Revoke selected keys", permissions=["change"])

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
@@ -38,7 +39,7 @@ class TenantView(APIView):
         """The caller's tenant, and the scopes the caller holds in it."""
         access = request.access
         # The key's cached record holds only what authentication needs; read the row.
-        tenant = Tenant.objects.get(pk=access.tenant.pk)
+        tenant = get_object_or_404(Tenant, pk=access.tenant.pk)
         return Response(TenantOut(tenant, context={"access": access}).data)
 
 

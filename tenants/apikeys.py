@@ -6,8 +6,9 @@ A fast hash is enough here (unlike for passwords): the secret part carries about
 bits of randomness, so there is nothing to guess from the hash.
 
 Authentication reads a small record from the cache, keyed by prefix, so a warm request
-makes no database query. Revoking a key or suspending its tenant deletes the records
-after commit.
+makes no database query. A request that misses only *adds* the record it read; a change
+(revoke, suspend, delete) *overwrites* the records from the database after commit. So a
+request that read a key just before it was revoked can never put the stale record back.
 """
 
 import hashlib
@@ -29,9 +30,12 @@ _PREFIX_CHARS = 8  # 62^8 ≈ 2·10^14 prefixes: collisions are retried, and pra
 _SECRET_CHARS = 40  # 62^40 ≈ 2^238
 _KEY_RE = re.compile(rf"^({KEY_NAMESPACE}[A-Za-z0-9]{{{_PREFIX_CHARS}}})_[A-Za-z0-9]{{{_SECRET_CHARS}}}$")
 
-# How long a key's record stays cached. Revocation deletes it at once; the TTL only bounds
-# how long a record survives if that delete is ever lost (e.g. the cache was unreachable).
+# How long a key's record stays cached. Changes overwrite it at once; the TTL only bounds
+# how long a record survives if that write is ever lost (e.g. the cache was unreachable).
 RECORD_TTL_SECONDS = 300
+# Unknown prefixes are remembered briefly, so a flood of made-up keys does not reach the
+# database, nor fill the cache for long.
+MISSING_TTL_SECONDS = 30
 # A key's last-used time is written at most once per this many seconds per key.
 LAST_USED_RESOLUTION_SECONDS = 60
 _MISSING = "missing"
@@ -95,18 +99,36 @@ def lookup(raw: str) -> KeyRecord | None:
     prefix = match.group(1)
     record = cache.get(_cache_key(prefix))
     if record is None:
-        key = ApiKey.objects.unscoped().select_related("tenant").filter(prefix=prefix).first()
-        # Unknown prefixes are cached too, so a flood of made-up keys cannot reach the database.
-        record = KeyRecord.of(key) if key is not None else _MISSING
-        cache.set(_cache_key(prefix), record, RECORD_TTL_SECONDS)
+        record = _load([prefix]).get(prefix, _MISSING)
+        # add, not set: a change committed meanwhile has written the newer state already.
+        cache.add(_cache_key(prefix), record, _ttl(record))
     if record == _MISSING or not hmac.compare_digest(record.key_hash, hash_key(raw)):
         return None
     return record
 
 
-def forget(prefixes: list[str]) -> None:
-    """Drop cached records, so the next request reads the key afresh."""
-    cache.delete_many([_cache_key(p) for p in prefixes])
+def _ttl(record: object) -> int:
+    return MISSING_TTL_SECONDS if record == _MISSING else RECORD_TTL_SECONDS
+
+
+def _load(prefixes: list[str]) -> dict[str, KeyRecord]:
+    keys = ApiKey.objects.unscoped().select_related("tenant").filter(prefix__in=prefixes)
+    return {key.prefix: KeyRecord.of(key) for key in keys}
+
+
+def refresh(prefixes: list[str]) -> None:
+    """Overwrite cached records with the database's state. Call after commit."""
+    if not prefixes:
+        return
+    found = _load(prefixes)
+    for prefix in prefixes:
+        record = found.get(prefix, _MISSING)
+        cache.set(_cache_key(prefix), record, _ttl(record))
+
+
+def refresh_tenant(tenant_id: int) -> None:
+    """Overwrite the cached records of every key of a tenant (after its status changed)."""
+    refresh(list(ApiKey.objects.for_tenant(tenant_id).values_list("prefix", flat=True)))
 
 
 def note_used(record: KeyRecord, now: datetime | None = None) -> None:

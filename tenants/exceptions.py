@@ -20,7 +20,7 @@ class TenantSuspended(exceptions.PermissionDenied):
 
 
 class NoTenant(exceptions.PermissionDenied):
-    default_detail = "You are not a member of any tenant."
+    default_detail = "You are not a member of the selected tenant (or of any tenant)."
     default_code = "no_tenant"
 
 

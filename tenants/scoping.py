@@ -17,6 +17,7 @@ from typing import Any, Self
 from django.db import models
 from django.db.models.expressions import Col
 from django.db.models.lookups import Exact
+from django.db.models.sql import Query
 from django.db.models.sql.where import AND, WhereNode
 
 
@@ -24,26 +25,56 @@ class TenantScopeError(RuntimeError):
     """A query on tenant-owned rows did not say which tenant it is for."""
 
 
-def _pins_tenant(node: WhereNode) -> bool:
-    """True if this AND-ed WHERE node requires ``tenant_id`` to equal one value."""
+def _pins_tenant(node: WhereNode, query: Query) -> bool:
+    """True if this AND-ed WHERE node requires the queried table's own ``tenant_id`` to
+    equal one plain value (not a joined table's column, not an expression such as F())."""
     if node.negated or (node.connector != AND and len(node.children) > 1):
         return False
+    concrete = query.model._meta.concrete_model
     for child in node.children:
         if isinstance(child, WhereNode):
-            if _pins_tenant(child):
+            if _pins_tenant(child, query):
                 return True
         elif (
             isinstance(child, Exact)
             and isinstance(child.lhs, Col)
+            and child.lhs.alias == query.base_table
             and child.lhs.target.attname == "tenant_id"
+            and child.lhs.target.model._meta.concrete_model is concrete
             and child.rhs is not None
+            and not hasattr(child.rhs, "resolve_expression")
         ):
             return True
     return False
 
 
+def _check(query: Query) -> None:
+    if getattr(query, "tenant_unscoped", False) or _pins_tenant(query.where, query):
+        return
+    raise TenantScopeError(
+        f"Query on {query.model.__name__} is not scoped to a tenant: use "
+        f".for_tenant(tenant), or .unscoped() where crossing tenants is intended."
+    )
+
+
+class TenantQuery(Query):
+    """A SELECT that refuses to compile unless it is scoped.
+
+    Every SELECT reaches the database through ``get_compiler``, including subqueries
+    (``Subquery``, ``Exists``, ``__in=queryset``), each part of a ``union()`` and async
+    iteration, so this one check covers them all.
+    """
+
+    tenant_unscoped = False
+
+    def get_compiler(self, using: Any = None, connection: Any = None, elide_empty: bool = True) -> Any:
+        _check(self)
+        return super().get_compiler(using, connection, elide_empty)
+
+
 class TenantQuerySet(models.QuerySet):
-    _unscoped = False
+    def __init__(self, model: Any = None, query: Query | None = None, **kwargs: Any) -> None:
+        super().__init__(model=model, query=query or TenantQuery(model), **kwargs)
 
     def for_tenant(self, tenant: Any) -> Self:
         """Rows of one tenant (a Tenant or its id)."""
@@ -52,57 +83,17 @@ class TenantQuerySet(models.QuerySet):
     def unscoped(self) -> Self:
         """Rows of every tenant: staff tools and cross-tenant jobs only."""
         clone = self._chain()
-        clone._unscoped = True
+        clone.query.tenant_unscoped = True
         return clone
 
-    def _clone(self) -> Self:
-        clone = super()._clone()
-        clone._unscoped = self._unscoped
-        return clone
-
-    def _check_scope(self) -> None:
-        if self._unscoped or _pins_tenant(self.query.where):
-            return
-        raise TenantScopeError(
-            f"Query on {self.model.__name__} is not scoped to a tenant: use "
-            f".for_tenant(tenant), or .unscoped() where crossing tenants is intended."
-        )
-
-    # Every way a queryset reaches the database passes through one of these.
-    def _fetch_all(self) -> None:
-        if self._result_cache is None:
-            self._check_scope()
-        super()._fetch_all()
-
-    def iterator(self, *args: Any, **kwargs: Any) -> Any:
-        self._check_scope()
-        return super().iterator(*args, **kwargs)
-
-    def count(self) -> int:
-        if self._result_cache is None:
-            self._check_scope()
-        return super().count()
-
-    def exists(self) -> bool:
-        if self._result_cache is None:
-            self._check_scope()
-        return super().exists()
-
-    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        self._check_scope()
-        return super().aggregate(*args, **kwargs)
-
+    # UPDATE and DELETE switch the query to another class, so they are checked here.
     def update(self, **kwargs: Any) -> int:
-        self._check_scope()
+        _check(self.query)
         return super().update(**kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        self._check_scope()
+        _check(self.query)
         return super().delete()
-
-    def explain(self, **options: Any) -> str:
-        self._check_scope()
-        return super().explain(**options)
 
 
 class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]

@@ -16,12 +16,14 @@ def memberships_of(*, user: User) -> QuerySet[Membership]:
 
 
 def membership_active(*, user: User, tenant_id: int | None) -> Membership | None:
-    """The membership a session works in: the chosen tenant if still a member, else the first."""
+    """The membership a session works in: the chosen tenant's, or the first if none is chosen.
+
+    A chosen tenant the user has left gives None rather than another tenant, so that a
+    write never lands in a tenant the person did not pick.
+    """
     memberships = memberships_of(user=user)
     if tenant_id is not None:
-        chosen = memberships.filter(tenant_id=tenant_id).first()
-        if chosen is not None:
-            return chosen
+        return memberships.filter(tenant_id=tenant_id).first()
     return memberships.first()
 
 

@@ -64,9 +64,9 @@ def signup(*, email: str, password: str, name: str, tenant_name: str) -> tuple[U
     return user, tenant
 
 
-def _forget_tenant_keys(tenant: Tenant) -> None:
-    prefixes = list(ApiKey.objects.for_tenant(tenant).values_list("prefix", flat=True))
-    transaction.on_commit(lambda: apikeys.forget(prefixes))
+def _refresh_tenant_keys(tenant: Tenant) -> None:
+    # The prefixes are listed after commit, so a key created meanwhile is included.
+    transaction.on_commit(functools.partial(apikeys.refresh_tenant, tenant.pk))
 
 
 @transaction.atomic
@@ -74,7 +74,7 @@ def tenant_suspend(*, tenant: Tenant) -> Tenant:
     """Suspend a tenant: its keys and members are refused until it is reactivated."""
     Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.SUSPENDED)
     tenant.status = Tenant.Status.SUSPENDED
-    _forget_tenant_keys(tenant)
+    _refresh_tenant_keys(tenant)
     return tenant
 
 
@@ -83,7 +83,7 @@ def tenant_reactivate(*, tenant: Tenant) -> Tenant:
     """Lift a suspension."""
     Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.ACTIVE)
     tenant.status = Tenant.Status.ACTIVE
-    _forget_tenant_keys(tenant)
+    _refresh_tenant_keys(tenant)
     return tenant
 
 
@@ -115,7 +115,7 @@ def api_key_create(
         except IntegrityError:
             continue  # prefix collision: draw again
         # A request may have cached this prefix as unknown a moment ago.
-        transaction.on_commit(functools.partial(apikeys.forget, [prefix]))
+        transaction.on_commit(functools.partial(apikeys.refresh, [prefix]))
         return key, raw
     raise RuntimeError("Could not draw a free API key prefix")
 
@@ -126,6 +126,13 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     now = timezone.now()
     ApiKey.objects.for_tenant(api_key.tenant_id).filter(pk=api_key.pk, revoked_at=None).update(revoked_at=now)
     api_key.refresh_from_db(fields=["revoked_at"])
-    prefix = api_key.prefix
-    transaction.on_commit(lambda: apikeys.forget([prefix]))
+    transaction.on_commit(functools.partial(apikeys.refresh, [api_key.prefix]))
     return api_key
+
+
+@transaction.atomic
+def tenant_delete(*, tenant: Tenant) -> None:
+    """Delete a tenant and everything it owns; its keys stop working at once."""
+    prefixes = list(ApiKey.objects.for_tenant(tenant).values_list("prefix", flat=True))
+    tenant.delete()
+    transaction.on_commit(functools.partial(apikeys.refresh, prefixes))

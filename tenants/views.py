@@ -15,16 +15,16 @@ from django.views.generic import FormView, TemplateView
 from django_ratelimit.decorators import ratelimit
 
 from tenants import services
-from tenants.access import session_access, session_tenant_choose
+from tenants.access import SESSION_TENANT_KEY, session_access, session_tenant_choose, session_tenant_forget
 from tenants.forms import LoginForm, SignupForm, TenantForm
 from tenants.mixins import TenantScopedViewMixin
 from tenants.models import ApiKey, Membership
 from tenants.selectors import memberships_of
 
-_auth_rate_limit = method_decorator(
-    ratelimit(key="ip", rate=lambda group, request: settings.AUTH_RATE_LIMIT, method="POST", block=True),
-    name="dispatch",
+auth_rate_limited = ratelimit(
+    key="ip", rate=lambda group, request: settings.AUTH_RATE_LIMIT, method="POST", block=True
 )
+_auth_rate_limit = method_decorator(auth_rate_limited, name="dispatch")
 
 # How long a client refused by the login/signup rate limit should wait, in seconds.
 AUTH_RETRY_AFTER_SECONDS = 60
@@ -72,6 +72,10 @@ class DashboardView(TenantScopedViewMixin, TemplateView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated and session_access(request) is None:
+            if SESSION_TENANT_KEY in request.session:
+                session_tenant_forget(request)
+                messages.warning(request, "You are no longer a member of that workspace.")
+                return redirect("dashboard")
             messages.info(request, "You are not in any workspace yet. Create one to begin.")
             return redirect("tenant_new")
         return super().dispatch(request, *args, **kwargs)
@@ -93,6 +97,8 @@ class TenantSwitchView(LoginRequiredMixin, View):
             tenant_id = int(request.POST.get("tenant_id", ""))
         except ValueError:
             raise Http404 from None
+        if not 0 < tenant_id < 2**63:
+            raise Http404
         membership = memberships_of(user=request.user).filter(tenant_id=tenant_id).first()
         if membership is None:
             raise Http404

@@ -187,3 +187,31 @@ def test_staff_see_keys_by_prefix_and_revoke_them(client, django_capture_on_comm
         client.post("/admin/tenants/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
     key.refresh_from_db()
     assert key.revoked_at is not None
+
+
+def test_a_member_removed_from_the_chosen_tenant_is_not_moved_to_another(client):
+    user = UserFactory()
+    kept = MembershipFactory(user=user, tenant=TenantFactory(name="Alpha Shop"))
+    left = MembershipFactory(user=user, tenant=TenantFactory(name="Beta Shop"))
+    client.force_login(user)
+    client.post(reverse("tenant_switch"), {"tenant_id": left.tenant_id})
+    Membership.objects.for_tenant(left.tenant).filter(pk=left.pk).delete()
+    response = client.post("/api/v1/api-keys/", {"name": "x"}, content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "no_tenant"
+    page = client.get(reverse("dashboard"), follow=True)
+    assert "no longer a member" in page.text
+    assert f"<h1>{kept.tenant.name}</h1>" in page.text
+
+
+def test_a_huge_tenant_id_is_404_not_500(client):
+    client.force_login(MembershipFactory().user)
+    assert client.post(reverse("tenant_switch"), {"tenant_id": "9" * 30}).status_code == 404
+
+
+def test_admin_login_is_rate_limited(client, settings):
+    settings.AUTH_RATE_LIMIT = "5/m"
+    codes = [
+        client.post("/admin/login/", {"username": "a@b.c", "password": "wrong"}).status_code for _ in range(6)
+    ]
+    assert codes[-1] == 429

@@ -68,3 +68,53 @@ def test_an_api_view_cannot_bypass_the_scoped_queryset():
         class AlsoLeaky(TenantScopedAPIMixin, viewsets.GenericViewSet):
             scoped_model = ApiKey
             queryset = ApiKey.objects.unscoped()
+
+
+def test_a_joined_tables_tenant_does_not_scope_the_query(two_tenants):
+    _, b = two_tenants
+    MembershipFactory(tenant=b)
+    with pytest.raises(TenantScopeError):
+        list(ApiKey.objects.filter(created_by__memberships__tenant=b))
+
+
+def test_an_expression_does_not_scope_the_query(two_tenants):
+    from django.db.models import F
+
+    with pytest.raises(TenantScopeError):
+        list(ApiKey.objects.filter(tenant_id=F("tenant_id")))
+
+
+def test_every_part_of_a_union_must_be_scoped(two_tenants):
+    a, b = two_tenants
+    with pytest.raises(TenantScopeError):
+        list(ApiKey.objects.for_tenant(a).union(ApiKey.objects.all()))
+    both = ApiKey.objects.for_tenant(a).union(ApiKey.objects.for_tenant(b))
+    assert len(list(both)) == 2
+
+
+def test_subqueries_must_be_scoped(two_tenants):
+    from django.db.models import Exists, OuterRef, Subquery
+
+    from tenants.models import Tenant
+
+    a, _ = two_tenants
+    with pytest.raises(TenantScopeError):
+        list(Tenant.objects.filter(pk__in=ApiKey.objects.values("tenant_id")))
+    with pytest.raises(TenantScopeError):
+        list(Tenant.objects.annotate(k=Subquery(ApiKey.objects.values("prefix")[:1])))
+    with pytest.raises(TenantScopeError):
+        list(Tenant.objects.filter(Exists(ApiKey.objects.filter(name=OuterRef("name")))))
+    scoped = Tenant.objects.filter(pk__in=ApiKey.objects.for_tenant(a).values("tenant_id"))
+    assert list(scoped) == [a]
+
+
+def test_async_iteration_is_checked_too(two_tenants):
+    from asgiref.sync import async_to_sync
+
+    async def collect(queryset):
+        return [key async for key in queryset.aiterator()]
+
+    a, _ = two_tenants
+    with pytest.raises(TenantScopeError):
+        async_to_sync(collect)(ApiKey.objects.all())
+    assert len(async_to_sync(collect)(ApiKey.objects.for_tenant(a))) == 1
