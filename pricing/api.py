@@ -1,0 +1,148 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.api import ErrorSerializer
+from pricing import selectors, services
+from pricing.models import PricePoint, Product
+from pricing.money import format_amount
+from tenants.mixins import TenantScopedAPIMixin
+
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input."),
+    401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
+    403: OpenApiResponse(ErrorSerializer, description="Suspended tenant or missing scope."),
+    404: OpenApiResponse(ErrorSerializer, description="No such product in this tenant."),
+}
+
+
+def _invalid(error: DjangoValidationError) -> ValidationError:
+    return ValidationError(error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages})
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "example": "9.90"}, {"type": "number"}]})
+class AmountField(serializers.Field):
+    """A price: a JSON string ("9.90") or number, parsed as Decimal against the currency."""
+
+    def to_internal_value(self, data: object) -> str:
+        if isinstance(data, bool) or not isinstance(data, str | int | float):
+            raise serializers.ValidationError('A price is a number or a string such as "9.90".')
+        return str(data)
+
+    def to_representation(self, value: object) -> str:
+        return str(value)
+
+
+class ProductOut(serializers.ModelSerializer):
+    base_price = serializers.SerializerMethodField(help_text="In the currency's minor units, as a string.")
+
+    class Meta:
+        model = Product
+        fields = ["sku", "name", "currency", "base_price", "active", "created_at", "updated_at"]
+
+    def get_base_price(self, product: Product) -> str:
+        return format_amount(product.base_price, product.currency)
+
+
+class ProductIn(serializers.Serializer):
+    sku = serializers.RegexField(SKU_PATTERN, help_text="Letters, digits, '.', '_' and '-'; up to 64.")
+    name = serializers.CharField(max_length=200)
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", help_text="ISO 4217, e.g. EUR.")
+    base_price = AmountField()
+    active = serializers.BooleanField(default=True)
+
+
+class ProductPatch(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    active = serializers.BooleanField(required=False)
+    base_price = AmountField(required=False, help_text="A new price: recorded in the history (source api).")
+
+
+class PricePointOut(serializers.ModelSerializer):
+    price = serializers.SerializerMethodField()
+    changed_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+
+    class Meta:
+        model = PricePoint
+        fields = ["id", "price", "currency", "valid_from", "source", "changed_by", "note"]
+
+    def get_price(self, point: PricePoint) -> str:
+        return format_amount(point.price, point.currency)
+
+
+class HistoryFilter(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="Changes at or after this time.")
+    until = serializers.DateTimeField(required=False, help_text="Changes before this time.")
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: ProductOut(many=True), **_ERRORS}),
+    retrieve=extend_schema(responses={200: ProductOut, **_ERRORS}),
+    create=extend_schema(request=ProductIn, responses={201: ProductOut, **_ERRORS}),
+    partial_update=extend_schema(request=ProductPatch, responses={200: ProductOut, **_ERRORS}),
+)
+class ProductViewSet(
+    TenantScopedAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The tenant's products, addressed by sku. Reading needs ``read``; changes ``write``."""
+
+    scoped_model = Product
+    serializer_class = ProductOut
+    lookup_field = "sku"
+    lookup_value_converter = "str"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def create(self, request: Request) -> Response:
+        """Create a product; its base price opens the price history."""
+        data = ProductIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            product = services.product_create(tenant=self.access.tenant, **data.validated_data, **self._who())
+        except DjangoValidationError as error:
+            raise _invalid(error) from None
+        return Response(ProductOut(product).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, sku: str) -> Response:
+        """Rename, (de)activate, or change the base price (recorded in the history)."""
+        product = self.get_object()
+        data = ProductPatch(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        try:
+            if "base_price" in fields:
+                services.price_change(
+                    product=product, price=fields["base_price"], source=self._source(), **self._who()
+                )
+            if "name" in fields or "active" in fields:
+                services.product_update(product=product, name=fields.get("name"), active=fields.get("active"))
+        except DjangoValidationError as error:
+            raise _invalid(error) from None
+        product.refresh_from_db()
+        return Response(ProductOut(product).data)
+
+    @extend_schema(
+        parameters=[HistoryFilter],
+        responses={200: PricePointOut(many=True), **_ERRORS},
+        operation_id="products_prices_list",
+    )
+    @action(detail=True, methods=["get"], url_path="prices")
+    def prices(self, request: Request, sku: str) -> Response:
+        """The product's price history, newest first, filtered by time."""
+        product = get_object_or_404(self.get_queryset(), sku=sku)
+        filters = HistoryFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        points = selectors.price_history(product=product, **filters.validated_data)
+        page = self.paginate_queryset(points)
+        return self.get_paginated_response(PricePointOut(page, many=True).data)
+
+    def _who(self) -> dict:
+        return {"changed_by": self.access.user, "api_key_id": self.access.api_key_id}
+
+    def _source(self) -> str:
+        return PricePoint.Source.API if self.access.via == "api_key" else PricePoint.Source.MANUAL

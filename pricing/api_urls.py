@@ -1,0 +1,8 @@
+from rest_framework.routers import SimpleRouter
+
+from pricing import api
+
+router = SimpleRouter(use_regex_path=False)
+router.register("products", api.ProductViewSet, basename="product")
+
+urlpatterns = router.urls

@@ -1,0 +1,58 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from tenants.scoping import TenantOwnedModel
+
+# Wide enough for any currency's minor units (up to 3 in ISO 4217, 4 in CLDR's CLF)
+# and any real price; amounts are quantized to the currency on the way in.
+PRICE_DIGITS = 16
+PRICE_DECIMALS = 4
+
+
+class Product(TenantOwnedModel):
+    """Something a tenant sells, with the price visitors get outside any experiment."""
+
+    sku = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+    base_price = models.DecimalField(max_digits=PRICE_DIGITS, decimal_places=PRICE_DECIMALS)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "sku"], name="product_tenant_sku_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sku} ({self.name})"
+
+
+class PricePoint(TenantOwnedModel):
+    """One entry of a product's price history: what visitors were quoted from when."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Manual edit"
+        API = "api", "API"
+        EXPERIMENT = "experiment", "Experiment rollout"
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="price_points")
+    price = models.DecimalField(max_digits=PRICE_DIGITS, decimal_places=PRICE_DECIMALS)
+    currency = models.CharField(max_length=3)
+    valid_from = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "tenants.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "product", "-valid_from"], name="pricepoint_product_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.price} {self.currency} from {self.valid_from:%Y-%m-%d %H:%M}"

@@ -1,0 +1,105 @@
+"""Writes for products and prices. Every change of a quoted price goes through price_change."""
+
+import functools
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from pricing import config
+from pricing.models import PricePoint, Product
+from pricing.money import MoneyError, parse_amount
+from tenants.models import ApiKey, Tenant, User
+
+
+def _amount(value: Any, currency: str, field: str = "base_price") -> Decimal:
+    try:
+        return parse_amount(value, currency)
+    except MoneyError as error:
+        raise ValidationError({field: str(error)}) from None
+
+
+@transaction.atomic
+def product_create(
+    *,
+    tenant: Tenant,
+    sku: str,
+    name: str,
+    currency: str,
+    base_price: Any,
+    active: bool = True,
+    source: str = PricePoint.Source.API,
+    changed_by: User | None = None,
+    api_key_id: int | None = None,
+) -> Product:
+    """Create a product and the first entry of its price history."""
+    currency = currency.upper()
+    price = _amount(base_price, currency)
+    try:
+        with transaction.atomic():
+            product = Product.objects.create(
+                tenant=tenant, sku=sku, name=name, currency=currency, base_price=price, active=active
+            )
+    except IntegrityError:
+        raise ValidationError({"sku": f"A product with sku {sku!r} already exists."}) from None
+    PricePoint.objects.create(
+        tenant=tenant,
+        product=product,
+        price=price,
+        currency=currency,
+        source=source,
+        changed_by=changed_by,
+        api_key_id=api_key_id,
+        note="created",
+    )
+    transaction.on_commit(functools.partial(config.bump, tenant.pk))
+    return product
+
+
+@transaction.atomic
+def product_update(*, product: Product, name: str | None = None, active: bool | None = None) -> Product:
+    """Rename a product or take it off sale (an inactive product quotes as unknown)."""
+    if name is not None:
+        product.name = name
+    if active is not None:
+        product.active = active
+    product.save(update_fields=["name", "active", "updated_at"])
+    transaction.on_commit(functools.partial(config.bump, product.tenant_id))
+    return product
+
+
+@transaction.atomic
+def price_change(
+    *,
+    product: Product,
+    price: Any,
+    source: str,
+    changed_by: User | None = None,
+    api_key_id: int | None = None,
+    note: str = "",
+) -> PricePoint | None:
+    """Set a product's base price and record it in the history. An unchanged price records nothing."""
+    new_price = _amount(price, product.currency, field="price")
+    locked = Product.objects.for_tenant(product.tenant_id).select_for_update().get(pk=product.pk)
+    if locked.base_price == new_price:
+        return None
+    now = timezone.now()
+    Product.objects.for_tenant(product.tenant_id).filter(pk=product.pk).update(
+        base_price=new_price, updated_at=now
+    )
+    product.base_price = new_price
+    point = PricePoint.objects.create(
+        tenant_id=product.tenant_id,
+        product=product,
+        price=new_price,
+        currency=product.currency,
+        valid_from=now,
+        source=source,
+        changed_by=changed_by,
+        api_key=ApiKey(pk=api_key_id) if api_key_id else None,
+        note=note,
+    )
+    transaction.on_commit(functools.partial(config.bump, product.tenant_id))
+    return point
