@@ -15,7 +15,7 @@ REALTIME_PORT ?= 8001
 BEAT_SCHEDULE ?= $(VENV)/celerybeat-schedule
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run serve test lint fmt migrate seed web realtime worker beat lock clean
+.PHONY: help install run serve test lint fmt migrate seed static web realtime worker beat lock clean
 
 help:
 	@echo "make run     install, migrate, seed the demo and serve http://$(HOST):$(PORT) (DEBUG on)"
@@ -67,10 +67,14 @@ fmt: install
 
 # Production processes (see docker-compose.yml): HTTP through a WSGI server, WebSocket and
 # SSE through an ASGI server, and Celery.
-web: install
+# Served by WhiteNoise from STATIC_ROOT when DEBUG is off, so collected first.
+static: install
+	$(MANAGE) collectstatic --noinput --verbosity 0
+
+web: static
 	$(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) config.wsgi:application
 
-realtime: install
+realtime: static
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(REALTIME_PORT) --ws websockets
 
 worker: install

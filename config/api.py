@@ -60,6 +60,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+class InvalidCursor(exceptions.APIException):
+    status_code = 400
+    default_detail = "The cursor is not valid: use the next or previous link of a page."
+    default_code = "invalid_cursor"
+
+
 class CursorPagination(pagination.CursorPagination):
     """Stable pages over lists that grow while a client walks them (newest first)."""
 
@@ -69,8 +75,11 @@ class CursorPagination(pagination.CursorPagination):
     max_page_size = 200
 
     def decode_cursor(self, request: Any) -> Any:
-        cursor = super().decode_cursor(request)
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise InvalidCursor() from None
         # The position is an id; anything else is a forged cursor, not a server error.
         if cursor is not None and cursor.position is not None and not str(cursor.position).isdigit():
-            raise exceptions.NotFound(self.invalid_cursor_message, code="invalid_cursor")
+            raise InvalidCursor()
         return cursor

@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health
+from config import health, views
 from tenants.views import auth_rate_limited
 
 # Staff accounts are the most powerful: their login is rate limited like everyone's.
@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("pricing.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/(?P<path>.*)$", views.api_not_found),
     path("admin/", admin.site.urls),
     path("", include("tenants.urls")),
 ]

@@ -17,6 +17,14 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "404.html", status=404)
 
 
+def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Every unknown /api/ path, in every mode: JSON, never Django's HTML page."""
+    message = "Not found."
+    if not request.path.endswith("/"):
+        message = f"Not found. API paths end with a slash: {request.path}/"
+    return JsonResponse(error_body("not_found", message), status=404)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         body = error_body("server_error", "Something went wrong on our side. It has been logged.")

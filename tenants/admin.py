@@ -80,13 +80,17 @@ class ApiKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
     """Keys by prefix and metadata. Staff issue keys with `manage.py apikey_create`,
     which prints the secret once; the admin never sees or stores one."""
 
-    list_display = ["prefix", "name", "tenant", "scopes", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["prefix", "name", "tenant", "scope_list", "created_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["prefix", "name", "tenant__name", "tenant__slug"]
     list_select_related = ["tenant"]
     fields = ["tenant", "name", "prefix", "scopes", "created_by", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = fields
     actions = ["revoke"]
+
+    @admin.display(description="Scopes")
+    def scope_list(self, key: ApiKey) -> str:
+        return ", ".join(key.scopes)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -61,8 +61,9 @@ class ApiKeyIn(serializers.Serializer):
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.choices),
         min_length=1,
-        default=[Scope.READ, Scope.WRITE],
-        help_text="Defaults to read and write. A caller can grant only scopes it holds.",
+        required=False,
+        help_text="Defaults to read and write (those of them the caller holds). "
+        "A caller can grant only scopes it holds.",
     )
 
 
@@ -95,7 +96,8 @@ class ApiKeyViewSet(
         """Issue a key. The response carries the secret once; only a hash is kept."""
         data = ApiKeyIn(data=request.data)
         data.is_valid(raise_exception=True)
-        scopes = set(data.validated_data["scopes"])
+        default = {Scope.READ, Scope.WRITE} & self.access.scopes
+        scopes = set(data.validated_data.get("scopes", default))
         beyond = scopes - self.access.scopes
         if beyond:
             raise ValidationError(

@@ -12,6 +12,20 @@ def test_unknown_api_path_is_json_404(client):
     assert response.json() == {"code": "not_found", "message": "Not found.", "details": None}
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_unknown_api_paths_answer_json_in_every_mode(client, settings, debug):
+    settings.DEBUG = debug
+    response = client.get("/api/v2/whatever")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_a_post_without_the_trailing_slash_gets_a_hint_not_a_500(client):
+    response = client.post("/api/v1/api-keys", {}, content_type="application/json")
+    assert response.status_code == 404
+    assert response.json()["message"].endswith("/api/v1/api-keys/")
+
+
 def test_unknown_page_is_a_friendly_404(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404

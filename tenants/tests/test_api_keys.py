@@ -94,8 +94,17 @@ def test_another_tenants_key_is_404_and_untouched(api, alice, charlie):
     assert api.get("/api/v1/tenant/", **charlie.auth).status_code == 200
 
 
-def test_non_numeric_id_is_404(api, alice):
-    assert api.get("/api/v1/api-keys/abc/", **alice.auth).status_code == 404
+def test_non_numeric_id_is_a_json_404(api, alice):
+    response = api.get("/api/v1/api-keys/abc/", **alice.auth)
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_an_admin_only_key_issues_keys_with_the_scopes_it_holds(api, alice):
+    _, secret = api_key_for(alice.tenant, scopes=[Scope.READ, Scope.ADMIN])
+    response = api.post("/api/v1/api-keys/", {"name": "Reader"}, HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert response.status_code == 201
+    assert response.json()["scopes"] == ["read"]
 
 
 def test_create_returns_the_secret_once_and_it_works(api, alice):
@@ -238,12 +247,11 @@ def test_a_deleted_tenants_keys_stop_at_once(api, alice, django_capture_on_commi
     assert response.json()["code"] == "invalid_api_key"
 
 
-def test_a_forged_cursor_is_404_not_500(api, alice):
-    import base64
-
-    cursor = base64.b64encode(b"p=abc&r=0").decode()
+@pytest.mark.parametrize("cursor", ["cD1hYmMmcj0w", "not*base64", "cj1ub3RhbnVtYmVy"])
+def test_a_forged_cursor_is_400_not_500(api, alice, cursor):
+    # "p=abc&r=0" and "r=notanumber", base64-encoded, and something that is not base64.
     response = api.get(f"/api/v1/api-keys/?cursor={cursor}", **alice.auth)
-    assert response.status_code == 404
+    assert response.status_code == 400
     assert response.json()["code"] == "invalid_cursor"
 
 
