@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from tenants.models import User
+from tenants.models import Scope, User
 
 
 class LoginForm(AuthenticationForm):
@@ -51,3 +51,27 @@ class SignupForm(forms.Form):
 
 class TenantForm(forms.Form):
     name = forms.CharField(label="Workspace name", max_length=100)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, help_text="What the key is for, e.g. “Storefront”.")
+    scopes = forms.MultipleChoiceField(
+        label="Scopes",
+        choices=Scope.choices,
+        initial=[Scope.READ, Scope.WRITE],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Read to quote and look; write to change prices and send events; admin to manage keys.",
+    )
+
+    def __init__(self, *args, held: frozenset[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.held = held
+
+    def clean_scopes(self) -> list[str]:
+        scopes = self.cleaned_data["scopes"]
+        beyond = set(scopes) - self.held
+        if beyond:
+            raise forms.ValidationError(
+                f"You cannot grant scopes you do not hold: {', '.join(sorted(beyond))}."
+            )
+        return scopes

@@ -10,4 +10,6 @@ urlpatterns = [
     path("signup/", views.SignupView.as_view(), name="signup"),
     path("workspaces/new/", views.TenantCreateView.as_view(), name="tenant_new"),
     path("workspaces/switch/", views.TenantSwitchView.as_view(), name="tenant_switch"),
+    path("keys/", views.ApiKeyListView.as_view(), name="api_keys"),
+    path("keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="api_key_revoke"),
 ]

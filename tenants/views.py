@@ -5,9 +5,9 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -16,9 +16,9 @@ from django_ratelimit.decorators import ratelimit
 
 from tenants import services
 from tenants.access import SESSION_TENANT_KEY, session_access, session_tenant_choose, session_tenant_forget
-from tenants.forms import LoginForm, SignupForm, TenantForm
+from tenants.forms import ApiKeyForm, LoginForm, SignupForm, TenantForm
 from tenants.mixins import TenantScopedViewMixin
-from tenants.models import ApiKey, Membership
+from tenants.models import ApiKey, Membership, Scope
 from tenants.selectors import memberships_of
 
 auth_rate_limited = ratelimit(
@@ -116,3 +116,55 @@ class TenantCreateView(LoginRequiredMixin, FormView):
         session_tenant_choose(self.request, tenant.pk)
         messages.success(self.request, f"{tenant.name} is ready. You are its owner.")
         return redirect("dashboard")
+
+
+class ApiKeyListView(TenantScopedViewMixin, TemplateView):
+    """The tenant's keys, and a form to issue one (for people with the admin scope)."""
+
+    template_name = "tenants/api_keys.html"
+    scoped_model = ApiKey
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        can_manage = Scope.ADMIN in self.access.scopes
+        form = kwargs.pop("form", None) or (ApiKeyForm(held=self.access.scopes) if can_manage else None)
+        return super().get_context_data(
+            keys=self.get_queryset().select_related("created_by").order_by("revoked_at", "-created_at"),
+            form=form,
+            can_manage=can_manage,
+            **kwargs,
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        """Issue a key and show its secret in this response only (never in the session)."""
+        if Scope.ADMIN not in self.access.scopes:
+            raise PermissionDenied("Only owners and admins can issue API keys.")
+        form = ApiKeyForm(request.POST, held=self.access.scopes)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        key, secret = services.api_key_create(
+            tenant=self.access.tenant,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            created_by=request.user,
+        )
+        response = self.render_to_response(self.get_context_data(created=key, secret=secret))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiKeyRevokeView(TenantScopedViewMixin, TemplateView):
+    """Confirm, then revoke a key."""
+
+    template_name = "tenants/api_key_revoke.html"
+    scoped_model = ApiKey
+    required_scope = Scope.ADMIN
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        key = get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"], revoked_at=None)
+        return super().get_context_data(key=key, **kwargs)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        key = get_object_or_404(self.get_queryset(), pk=pk, revoked_at=None)
+        services.api_key_revoke(api_key=key)
+        messages.success(request, f"Revoked {key.name} ({key.prefix}…). It stops working now.")
+        return redirect("api_keys")
