@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
+from tenants.tests.factories import MembershipFactory, api_key_for
 
 
 @pytest.fixture(autouse=True)
@@ -13,8 +14,14 @@ def _isolated_cache(settings):
     """A fresh key prefix per test: no test sees another's cached keys or rate counters,
     and nothing is flushed from a Redis that other processes may share."""
     caches = {alias: dict(config) for alias, config in settings.CACHES.items()}
-    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    caches["default"]["KEY_PREFIX"] = prefix
     settings.CACHES = caches
+    settings.EXPOSURE_BUFFER_KEY = f"{prefix}:exposures"
+    from experiments import exposures
+
+    exposures._local.clear()  # the embedded buffer is per process: start each test empty
+    exposures._local_oldest = None
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +51,28 @@ def _eager_celery():
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()
+
+
+class Party:
+    """A tenant with an owner and a full-scope API key: Alice's shop, or Charlie's."""
+
+    def __init__(self, role="owner"):
+        self.membership = MembershipFactory(role=role)
+        self.tenant = self.membership.tenant
+        self.user = self.membership.user
+        self.key, self.secret = api_key_for(self.tenant)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"HTTP_AUTHORIZATION": f"Bearer {self.secret}"}
+
+
+@pytest.fixture
+def alice(db) -> Party:
+    return Party()
+
+
+@pytest.fixture
+def charlie(db) -> Party:
+    """The outsider: another tenant, who must never see or touch Alice's rows."""
+    return Party()

@@ -12,6 +12,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    # Quotes buffer exposures; results should reflect them within seconds.
+    "flush-exposures": {"task": "experiments.tasks.exposures_flush", "schedule": 2.0},
+    "pause-finished-experiments": {
+        "task": "experiments.tasks.experiments_pause_finished",
+        "schedule": crontab(minute="*"),
+    },
     # Expired sessions pile up in the database otherwise.
     "clear-expired-sessions": {
         "task": "tenants.tasks.sessions_clear_expired",

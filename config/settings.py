@@ -122,6 +122,8 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# The Redis list where quotes buffer exposures until they are flushed into the database.
+EXPOSURE_BUFFER_KEY = "pricelab:exposures"
 
 # --- Celery -------------------------------------------------------------------------
 

@@ -6,12 +6,14 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.api import ErrorSerializer
-from pricing import selectors, services
+from pricing import quotes, selectors, services
 from pricing.models import PricePoint, Product
 from pricing.money import format_amount
 from tenants.mixins import TenantScopedAPIMixin
+from tenants.models import Scope
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _ERRORS = {
@@ -146,3 +148,94 @@ class ProductViewSet(
 
     def _source(self) -> str:
         return PricePoint.Source.API if self.access.via == "api_key" else PricePoint.Source.MANUAL
+
+
+# A storefront page asks for the products it shows; more than this is a bulk export.
+QUOTE_MAX_PRODUCTS = 100
+
+
+class QuoteIn(serializers.Serializer):
+    visitor_id = serializers.CharField(max_length=200, help_text="Your stable id for the visitor.")
+    products = serializers.ListField(
+        child=serializers.CharField(max_length=64), min_length=1, max_length=QUOTE_MAX_PRODUCTS
+    )
+    track = serializers.BooleanField(default=True, help_text="Record the exposure (first one counts).")
+
+
+class QuoteQuery(serializers.Serializer):
+    visitor_id = serializers.CharField(max_length=200)
+    product = serializers.CharField(max_length=64)
+    track = serializers.BooleanField(default=True)
+
+
+class QuoteItemOut(serializers.Serializer):
+    sku = serializers.CharField()
+    price = serializers.CharField(allow_null=True, help_text="What this visitor sees.")
+    currency = serializers.CharField(allow_null=True)
+    experiment = serializers.CharField(
+        allow_null=True, help_text="Key of the experiment, if the visitor is in one."
+    )
+    variant = serializers.CharField(allow_null=True)
+    error = ErrorSerializer(allow_null=True, help_text="Set instead of a price, e.g. unknown_product.")
+
+
+class QuoteOut(serializers.Serializer):
+    visitor_id = serializers.CharField()
+    items = QuoteItemOut(many=True)
+
+
+def _quote_body(visitor_id: str, items: list) -> dict:
+    out = []
+    for item in items:
+        row = {
+            "sku": item.sku,
+            "price": item.price,
+            "currency": item.currency,
+            "experiment": item.experiment,
+            "variant": item.variant,
+            "error": None,
+        }
+        if item.error:
+            row["error"] = {
+                "code": item.error,
+                "message": "No active product with this sku.",
+                "details": None,
+            }
+        out.append(row)
+    return {"visitor_id": visitor_id, "items": out}
+
+
+class QuoteView(APIView):
+    """The price each product has for one visitor. Needs only the ``read`` scope."""
+
+    required_scopes = {"GET": Scope.READ, "POST": Scope.READ}
+
+    @extend_schema(request=QuoteIn, responses={200: QuoteOut, **_ERRORS}, operation_id="quote_create")
+    def post(self, request: Request) -> Response:
+        """Quote several products. An unknown sku is reported in its item; the others are priced."""
+        data = QuoteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        items = quotes.quote(
+            tenant_id=request.access.tenant.pk,
+            visitor_id=v["visitor_id"],
+            skus=v["products"],
+            track=v["track"],
+        )
+        return Response(_quote_body(v["visitor_id"], items))
+
+    @extend_schema(
+        parameters=[QuoteQuery], responses={200: QuoteOut, **_ERRORS}, operation_id="quote_retrieve"
+    )
+    def get(self, request: Request) -> Response:
+        """Quote one product: ``?visitor_id=...&product=sku``."""
+        data = QuoteQuery(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        items = quotes.quote(
+            tenant_id=request.access.tenant.pk,
+            visitor_id=v["visitor_id"],
+            skus=[v["product"]],
+            track=v["track"],
+        )
+        return Response(_quote_body(v["visitor_id"], items))

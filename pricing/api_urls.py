@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from pricing import api
@@ -5,4 +6,7 @@ from pricing import api
 router = SimpleRouter(use_regex_path=False)
 router.register("products", api.ProductViewSet, basename="product")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("quote/", api.QuoteView.as_view(), name="api-quote"),
+    *router.urls,
+]

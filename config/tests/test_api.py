@@ -33,7 +33,7 @@ def test_unknown_page_is_a_friendly_404(client):
 
 
 def test_wrong_method_is_405_with_code(api):
-    from tenants.tests.conftest import Party
+    from conftest import Party
 
     alice = Party()
     response = api.put("/api/v1/tenant/", {}, **alice.auth)

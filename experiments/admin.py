@@ -1,0 +1,44 @@
+from django.contrib import admin
+
+from experiments.models import Experiment, Phase, Variant
+from tenants.admin import UnscopedAdminMixin
+
+
+class VariantInline(UnscopedAdminMixin, admin.TabularInline):
+    model = Variant
+    extra = 0
+    fields = ["key", "name", "price", "weight", "is_control"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PhaseInline(UnscopedAdminMixin, admin.TabularInline):
+    model = Phase
+    extra = 0
+    fields = ["number", "started_at", "ended_at", "coverage", "seed", "reason", "changed_by"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    """Experiments for support: read-only, since lifecycle steps move prices and caches
+    and belong to the API and UI, which go through the services."""
+
+    list_display = ["key", "name", "tenant", "product", "status", "phase", "started_at", "completed_at"]
+    list_filter = ["status", "primary_metric"]
+    search_fields = ["key", "name", "tenant__name", "tenant__slug", "product__sku"]
+    list_select_related = ["tenant", "product"]
+    inlines = [VariantInline, PhaseInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

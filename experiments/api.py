@@ -1,0 +1,269 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ErrorSerializer
+from experiments import ingest, selectors, services
+from experiments.models import Experiment, Variant
+from pricing.api import AmountField
+from pricing.models import Product
+from pricing.money import format_amount
+from tenants.mixins import TenantScopedAPIMixin
+
+_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input."),
+    401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
+    403: OpenApiResponse(ErrorSerializer, description="Suspended tenant or missing scope."),
+    404: OpenApiResponse(ErrorSerializer, description="No such experiment in this tenant."),
+}
+_CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Not allowed in the experiment's status.")}
+
+
+class InvalidTransition(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "invalid_transition"
+
+
+def _service_errors(error: DjangoValidationError) -> exceptions.APIException:
+    if isinstance(error, services.TransitionError):
+        return InvalidTransition(" ".join(error.messages))
+    if hasattr(error, "error_dict"):
+        return exceptions.ValidationError(error.message_dict)
+    return exceptions.ValidationError({"detail": error.messages})
+
+
+class VariantOut(serializers.ModelSerializer):
+    price = serializers.SerializerMethodField()
+    weight = serializers.FloatField()
+
+    class Meta:
+        model = Variant
+        fields = ["key", "name", "price", "weight", "is_control"]
+
+    def get_price(self, variant: Variant) -> str:
+        return format_amount(variant.price, self.context["currency"])
+
+
+class VariantIn(serializers.Serializer):
+    key = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200, required=False)
+    price = AmountField()
+    weight = serializers.DecimalField(max_digits=6, decimal_places=5, min_value=0, max_value=1)
+    is_control = serializers.BooleanField(default=False)
+
+
+class ExperimentOut(serializers.ModelSerializer):
+    product = serializers.SlugRelatedField(slug_field="sku", read_only=True)
+    coverage = serializers.FloatField()
+    winner = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    variants = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Experiment
+        fields = [
+            "key", "name", "hypothesis", "product", "status", "seed", "coverage", "primary_metric",
+            "end_at", "target_sample_size", "phase", "winner", "started_at", "completed_at",
+            "created_at", "variants",
+        ]  # fmt: skip
+
+    def get_variants(self, experiment: Experiment) -> list[dict]:
+        variants = Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment)
+        return VariantOut(variants, many=True, context={"currency": experiment.product.currency}).data
+
+
+class ExperimentIn(serializers.Serializer):
+    key = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    product = serializers.CharField(max_length=64, help_text="The product's sku.")
+    variants = VariantIn(many=True)
+    hypothesis = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    seed = serializers.CharField(required=False, max_length=100)
+    coverage = serializers.DecimalField(max_digits=5, decimal_places=4, required=False)
+    primary_metric = serializers.ChoiceField(choices=Experiment.Metric.choices, required=False)
+    end_at = serializers.DateTimeField(required=False, allow_null=True)
+    target_sample_size = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class ExperimentPatch(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    hypothesis = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    variants = VariantIn(many=True, required=False)
+    seed = serializers.CharField(required=False, max_length=100)
+    coverage = serializers.DecimalField(max_digits=5, decimal_places=4, required=False)
+    primary_metric = serializers.ChoiceField(choices=Experiment.Metric.choices, required=False)
+    end_at = serializers.DateTimeField(required=False, allow_null=True)
+    target_sample_size = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    new_phase_reason = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="Required to change variants, coverage or seed once started.",
+    )
+
+
+class CompleteIn(serializers.Serializer):
+    winner = serializers.SlugField(required=False, allow_null=True, help_text="The winning variant's key.")
+    rollout = serializers.BooleanField(default=True, help_text="Make the winner's price the product's price.")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[OpenApiParameter("status", enum=Experiment.Status.values)],
+        responses={200: ExperimentOut(many=True), **_ERRORS},
+    ),
+    retrieve=extend_schema(responses={200: ExperimentOut, **_ERRORS}),
+    create=extend_schema(request=ExperimentIn, responses={201: ExperimentOut, **_ERRORS}),
+    partial_update=extend_schema(
+        request=ExperimentPatch, responses={200: ExperimentOut, **_ERRORS, **_CONFLICT}
+    ),
+)
+class ExperimentViewSet(
+    TenantScopedAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Price experiments, addressed by key. Reading needs ``read``; the rest ``write``."""
+
+    scoped_model = Experiment
+    serializer_class = ExperimentOut
+    lookup_field = "key"
+    lookup_value_converter = "slug"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def refine_queryset(self, queryset):
+        queryset = queryset.select_related("product", "winner")
+        wanted = self.request.query_params.get("status")
+        if wanted:
+            if wanted not in Experiment.Status.values:
+                raise exceptions.ValidationError(
+                    {"status": [f"One of {', '.join(Experiment.Status.values)}."]}
+                )
+            queryset = queryset.filter(status=wanted)
+        return queryset
+
+    def create(self, request: Request) -> Response:
+        """Design an experiment (draft) on a product, with its variants."""
+        data = ExperimentIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        product = Product.objects.for_tenant(self.access.tenant).filter(sku=fields.pop("product")).first()
+        if product is None:
+            raise exceptions.ValidationError({"product": ["No product with this sku."]})
+        try:
+            experiment = services.experiment_create(tenant=self.access.tenant, product=product, **fields)
+        except DjangoValidationError as error:
+            raise _service_errors(error) from None
+        return Response(ExperimentOut(experiment).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, key: str) -> Response:
+        """Change an experiment; once started, variants, coverage and seed need a new phase."""
+        experiment = self.get_object()
+        data = ExperimentPatch(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        try:
+            experiment = services.experiment_update(
+                experiment=experiment, changed_by=self.access.user, **data.validated_data
+            )
+        except DjangoValidationError as error:
+            raise _service_errors(error) from None
+        return Response(ExperimentOut(experiment).data)
+
+    def _step(self, step, **kwargs) -> Response:
+        try:
+            experiment = step(experiment=self.get_object(), **kwargs)
+        except DjangoValidationError as error:
+            raise _service_errors(error) from None
+        return Response(ExperimentOut(experiment).data)
+
+    @extend_schema(request=None, responses={200: ExperimentOut, **_ERRORS, **_CONFLICT})
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, key: str) -> Response:
+        """Start or resume: the product's visitors are split between the variants."""
+        return self._step(services.experiment_start, changed_by=self.access.user)
+
+    @extend_schema(request=None, responses={200: ExperimentOut, **_ERRORS, **_CONFLICT})
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, key: str) -> Response:
+        """Pause: every visitor gets the base price until the experiment is resumed."""
+        return self._step(services.experiment_pause)
+
+    @extend_schema(request=CompleteIn, responses={200: ExperimentOut, **_ERRORS, **_CONFLICT})
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, key: str) -> Response:
+        """End the experiment; with a winner and rollout its price becomes the product's price."""
+        data = CompleteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._step(
+            services.experiment_complete,
+            winner_key=data.validated_data.get("winner"),
+            rollout=data.validated_data["rollout"],
+            changed_by=self.access.user,
+            api_key_id=self.access.api_key_id,
+        )
+
+    @extend_schema(request=None, responses={200: ExperimentOut, **_ERRORS, **_CONFLICT})
+    @action(detail=True, methods=["post"])
+    def archive(self, request: Request, key: str) -> Response:
+        """Archive a draft or completed experiment."""
+        return self._step(services.experiment_archive)
+
+    @extend_schema(responses={200: OpenApiResponse(description="Results of the current phase."), **_ERRORS})
+    @action(detail=True, methods=["get"])
+    def results(self, request: Request, key: str) -> Response:
+        """Results of the current phase.
+
+        Per variant: visitors (first exposures), converting visitors, conversion rate,
+        revenue and revenue per visitor. Against control, for each metric: relative uplift
+        with a 95 % interval and p-value (delta method, Welch's t-test with
+        Welch-Satterthwaite degrees of freedom), and chance to beat control (normal
+        posterior on the relative uplift, flat prior). ``srm``: chi-square test of visitors
+        against the weights, a mismatch below p = 0.001. Conversions of visitors never
+        exposed in the phase are counted in ``unattributed_conversions`` and left out.
+        """
+        return Response(selectors.experiment_results(self.get_object()))
+
+
+class EventsIn(serializers.Serializer):
+    events = serializers.ListField(
+        child=serializers.JSONField(),
+        max_length=ingest.MAX_EVENTS,
+        help_text=(
+            "Up to 1,000 items: {type: exposure|conversion, visitor_id, experiment (key) or "
+            "product (sku), revenue (conversion), idempotency_key, timestamp (ISO 8601)}."
+        ),
+    )
+
+
+class RejectedOut(serializers.Serializer):
+    index = serializers.IntegerField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class EventsOut(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    errors = RejectedOut(many=True)
+
+
+class EventsView(APIView):
+    """Exposures and conversions from an integrator's servers. Needs ``write``."""
+
+    @extend_schema(request=EventsIn, responses={200: EventsOut, **_ERRORS}, operation_id="events_create")
+    def post(self, request: Request) -> Response:
+        """Record a batch. Good items are stored even when others are rejected."""
+        data = EventsIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = ingest.events_ingest(
+            tenant_id=request.access.tenant.pk, events=data.validated_data["events"]
+        )
+        return Response(
+            {
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "rejected": len(result.rejected),
+                "errors": result.rejected,
+            }
+        )

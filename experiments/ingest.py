@@ -1,0 +1,211 @@
+"""Ingesting integrators' events: exposures and conversions, in batches.
+
+Each item stands alone: a bad one is rejected with its index and reason, and the good
+ones of the same batch are stored. A repeated idempotency key (in the batch or already
+stored) counts once, and so does a visitor's repeated exposure to one experiment phase.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from experiments.assignment import assign
+from experiments.models import IDEMPOTENCY_KEY_MAX, VISITOR_ID_MAX, Conversion, Experiment, Exposure, Variant
+from pricing.models import Product
+from pricing.money import MoneyError, parse_amount
+
+MAX_EVENTS = 1000
+# Clocks differ; an event stamped a little ahead of ours is still believable.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+TYPES = ("exposure", "conversion")
+# Statuses in which an experiment still takes conversions (late purchases of a paused or
+# just-completed test are real) and exposures (only while visitors are being split).
+CONVERTING = (Experiment.Status.RUNNING, Experiment.Status.PAUSED, Experiment.Status.COMPLETED)
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, index: int, code: str, message: str) -> None:
+        self.rejected.append({"index": index, "code": code, "message": message})
+
+
+class _Invalid(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+
+
+def _text(item: dict, name: str, limit: int, required: bool) -> str | None:
+    value = item.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise _Invalid(f"invalid_{name}", f"{name} must be a non-empty string of at most {limit} characters.")
+    return value
+
+
+def _timestamp(item: dict, now: datetime) -> datetime:
+    raw = item.get("timestamp")
+    if raw is None:
+        return now
+    parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    if parsed is None:
+        raise _Invalid("invalid_timestamp", "timestamp must be an ISO 8601 date and time.")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, UTC)
+    if parsed > now + FUTURE_TOLERANCE:
+        raise _Invalid("invalid_timestamp", "timestamp is in the future.")
+    return parsed
+
+
+def events_ingest(*, tenant_id: int, events: list[Any]) -> IngestResult:
+    """Store a batch of events; answer what was accepted, duplicated and rejected."""
+    now = timezone.now()
+    result = IngestResult()
+    items = [e if isinstance(e, dict) else {} for e in events]
+    experiments = {
+        e.key: e
+        for e in Experiment.objects.for_tenant(tenant_id)
+        .filter(key__in={i["experiment"] for i in items if isinstance(i.get("experiment"), str)})
+        .select_related("product")
+    }
+    products = {
+        p.sku: p
+        for p in Product.objects.for_tenant(tenant_id).filter(
+            sku__in={i["product"] for i in items if isinstance(i.get("product"), str)}
+        )
+    }
+    by_product = {}
+    for e in (
+        Experiment.objects.for_tenant(tenant_id)
+        .filter(
+            product__in=products.values(), status__in=(Experiment.Status.RUNNING, Experiment.Status.PAUSED)
+        )
+        .select_related("product")
+    ):
+        by_product[e.product_id] = e
+    variants: dict[int, list[Variant]] = {}
+    wanted = {e.pk for e in experiments.values()} | {e.pk for e in by_product.values()}
+    for v in Variant.objects.for_tenant(tenant_id).filter(experiment_id__in=wanted).order_by("position"):
+        variants.setdefault(v.experiment_id, []).append(v)
+
+    exposures: dict[tuple, Exposure] = {}
+    conversions: dict[str | int, Conversion] = {}
+    for index, raw in enumerate(events):
+        try:
+            if not isinstance(raw, dict):
+                raise _Invalid("invalid_event", "Each event must be an object.")
+            kind = raw.get("type")
+            if kind not in TYPES:
+                raise _Invalid("invalid_type", "type must be 'exposure' or 'conversion'.")
+            visitor = _text(raw, "visitor_id", VISITOR_ID_MAX, required=True)
+            key = _text(raw, "idempotency_key", IDEMPOTENCY_KEY_MAX, required=False)
+            at = _timestamp(raw, now)
+            experiment_key = _text(raw, "experiment", 64, required=False)
+            sku = _text(raw, "product", 64, required=False)
+            if experiment_key is not None:
+                experiment = experiments.get(experiment_key)
+                if experiment is None:
+                    raise _Invalid("unknown_experiment", f"No experiment {experiment_key!r}.")
+                product = experiment.product
+            elif sku is not None:
+                product = products.get(sku)
+                if product is None:
+                    raise _Invalid("unknown_product", f"No product {sku!r}.")
+                experiment = by_product.get(product.pk)
+            else:
+                raise _Invalid("missing_target", "Give an experiment key or a product sku.")
+
+            if kind == "exposure":
+                if experiment is None or experiment.status != Experiment.Status.RUNNING:
+                    raise _Invalid("experiment_not_running", "Exposures count only while an experiment runs.")
+                options = variants.get(experiment.pk, [])
+                assignment = assign(
+                    visitor_id=visitor,
+                    seed=experiment.seed,
+                    weights=[float(v.weight) for v in options],
+                    coverage=float(experiment.coverage),
+                    hash_version=experiment.hash_version,
+                )
+                if not assignment.in_experiment:
+                    raise _Invalid("not_in_experiment", "This visitor is outside the experiment's coverage.")
+                identity = (experiment.pk, experiment.phase, visitor)
+                if identity in exposures:
+                    result.duplicates += 1
+                    continue
+                exposures[identity] = Exposure(
+                    tenant_id=tenant_id,
+                    experiment=experiment,
+                    phase=experiment.phase,
+                    variant=options[assignment.variation],
+                    visitor_id=visitor,
+                    exposed_at=at,
+                )
+            else:
+                if experiment is not None and experiment.status not in CONVERTING:
+                    raise _Invalid(
+                        "experiment_not_running", f"Experiment {experiment.key!r} is {experiment.status}."
+                    )
+                try:
+                    revenue = parse_amount(raw.get("revenue", 0), product.currency)
+                except MoneyError as error:
+                    raise _Invalid("invalid_revenue", str(error)) from None
+                slot: str | int = key if key is not None else f"#{index}"
+                if slot in conversions:
+                    result.duplicates += 1
+                    continue
+                conversions[slot] = Conversion(
+                    tenant_id=tenant_id,
+                    experiment=experiment,
+                    product=product,
+                    phase=experiment.phase if experiment is not None else 0,
+                    visitor_id=visitor,
+                    revenue=revenue,
+                    idempotency_key=key,
+                    occurred_at=at,
+                    received_at=now,
+                )
+        except _Invalid as invalid:
+            result.reject(index, invalid.code, invalid.message)
+
+    with transaction.atomic():
+        if exposures:
+            stored = _existing_exposures(tenant_id, list(exposures))
+            fresh = [e for identity, e in exposures.items() if identity not in stored]
+            result.duplicates += len(exposures) - len(fresh)
+            Exposure.objects.bulk_create(fresh, ignore_conflicts=True)
+            result.accepted += len(fresh)
+        if conversions:
+            keys = [c.idempotency_key for c in conversions.values() if c.idempotency_key]
+            seen = set(
+                Conversion.objects.for_tenant(tenant_id)
+                .filter(idempotency_key__in=keys)
+                .values_list("idempotency_key", flat=True)
+            )
+            fresh = [c for c in conversions.values() if c.idempotency_key not in seen]
+            result.duplicates += len(conversions) - len(fresh)
+            Conversion.objects.bulk_create(fresh, ignore_conflicts=True)
+            result.accepted += len(fresh)
+    return result
+
+
+def _existing_exposures(tenant_id: int, identities: list[tuple]) -> set[tuple]:
+    visitors_by_experiment: dict[tuple[int, int], list[str]] = {}
+    for experiment_id, phase, visitor in identities:
+        visitors_by_experiment.setdefault((experiment_id, phase), []).append(visitor)
+    found = set()
+    for (experiment_id, phase), visitors in visitors_by_experiment.items():
+        for visitor in (
+            Exposure.objects.for_tenant(tenant_id)
+            .filter(experiment_id=experiment_id, phase=phase, visitor_id__in=visitors)
+            .values_list("visitor_id", flat=True)
+        ):
+            found.add((experiment_id, phase, visitor))
+    return found

@@ -1,0 +1,147 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from pricing.models import PRICE_DECIMALS, PRICE_DIGITS, Product
+from tenants.scoping import TenantOwnedModel
+
+VISITOR_ID_MAX = 200
+IDEMPOTENCY_KEY_MAX = 200
+
+
+class Experiment(TenantOwnedModel):
+    """A price test on one product: visitors split between variants, each with a price."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        ARCHIVED = "archived", "Archived"
+
+    class Metric(models.TextChoices):
+        CONVERSION_RATE = "conversion_rate", "Conversion rate"
+        REVENUE_PER_VISITOR = "revenue_per_visitor", "Revenue per visitor"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="experiments")
+    key = models.SlugField(max_length=64)
+    seed = models.CharField(max_length=100, help_text="Hashing seed; defaults to the key.")
+    name = models.CharField(max_length=200)
+    hypothesis = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    coverage = models.DecimalField(
+        max_digits=5, decimal_places=4, default=1, help_text="Share of visitors who enter (0 to 1)."
+    )
+    primary_metric = models.CharField(max_length=32, choices=Metric.choices, default=Metric.CONVERSION_RATE)
+    end_at = models.DateTimeField(null=True, blank=True)
+    target_sample_size = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Visitors per variant after which the test pauses for a decision."
+    )
+    hash_version = models.PositiveSmallIntegerField(default=2)
+    phase = models.PositiveIntegerField(default=0, help_text="0 until started; results count per phase.")
+    winner = models.ForeignKey("Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="experiment_tenant_key_unique"),
+            models.UniqueConstraint(
+                fields=["tenant", "product"],
+                condition=Q(status="running"),
+                name="experiment_one_running_per_product",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Variant(TenantOwnedModel):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    price = models.DecimalField(max_digits=PRICE_DIGITS, decimal_places=PRICE_DECIMALS)
+    weight = models.DecimalField(max_digits=6, decimal_places=5)
+    is_control = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "experiment", "key"], name="variant_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id}:{self.key}"
+
+
+class Phase(TenantOwnedModel):
+    """A period with one frozen configuration. Changing it while running starts a new phase."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="phases")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    seed = models.CharField(max_length=100)
+    coverage = models.DecimalField(max_digits=5, decimal_places=4)
+    variants = models.JSONField(help_text="The variants' keys, prices and weights in this phase.")
+    reason = models.CharField(max_length=200, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "experiment", "number"], name="phase_number_unique"),
+        ]
+
+
+class Exposure(TenantOwnedModel):
+    """A visitor saw a variant's price. Only the first per experiment and phase counts."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    phase = models.PositiveIntegerField()
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
+    visitor_id = models.CharField(max_length=VISITOR_ID_MAX)
+    exposed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "experiment", "phase", "visitor_id"], name="exposure_once_per_visitor"
+            ),
+        ]
+
+
+class Conversion(TenantOwnedModel):
+    """A purchase. It counts for the variant its visitor was exposed to in the same phase;
+    a visitor with no exposure is counted apart and kept out of results."""
+
+    experiment = models.ForeignKey(
+        Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    phase = models.PositiveIntegerField(default=0)
+    visitor_id = models.CharField(max_length=VISITOR_ID_MAX)
+    revenue = models.DecimalField(max_digits=PRICE_DIGITS, decimal_places=PRICE_DECIMALS, default=0)
+    # NULL, not "": the unique index applies only to conversions that carry a key.
+    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX, null=True, blank=True)  # noqa: DJ001
+    occurred_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="conversion_idempotency_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "experiment", "phase", "visitor_id"], name="conversion_visitor"),
+        ]

@@ -1,0 +1,302 @@
+"""Writes for experiments: design, lifecycle, phases and rollout of a winner."""
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypedDict
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from experiments.models import Experiment, Phase, Variant
+from pricing import config
+from pricing import services as pricing_services
+from pricing.models import PricePoint, Product
+from pricing.money import MoneyError, format_amount, parse_amount
+from tenants.models import Tenant, User
+
+Status = Experiment.Status
+# Weights must add up to 1 within this tolerance (GrowthBook falls back to equal weights
+# beyond 0.99..1.01; we refuse instead, so what runs is what was designed).
+WEIGHT_TOLERANCE = Decimal("0.0001")
+MIN_VARIANTS = 2
+MAX_VARIANTS = 10
+
+
+class VariantSpec(TypedDict, total=False):
+    key: str
+    name: str
+    price: Any
+    weight: Any
+    is_control: bool
+
+
+class TransitionError(ValidationError):
+    """A lifecycle step that the experiment's status does not allow."""
+
+
+def _decimal(value: Any, field: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationError({field: f"{value!r} is not a number."}) from None
+
+
+def _clean_variants(product: Product, specs: Sequence[VariantSpec]) -> list[dict]:
+    if not MIN_VARIANTS <= len(specs) <= MAX_VARIANTS:
+        raise ValidationError({"variants": f"An experiment needs {MIN_VARIANTS} to {MAX_VARIANTS} variants."})
+    keys = [spec.get("key", "") for spec in specs]
+    if len(set(keys)) != len(keys):
+        raise ValidationError({"variants": "Variant keys must be unique."})
+    if sum(bool(spec.get("is_control")) for spec in specs) != 1:
+        raise ValidationError({"variants": "Exactly one variant must be the control."})
+    cleaned = []
+    for position, spec in enumerate(specs):
+        try:
+            price = parse_amount(spec.get("price"), product.currency)
+        except MoneyError as error:
+            raise ValidationError({"variants": f"{spec.get('key')}: {error}"}) from None
+        weight = _decimal(spec.get("weight"), "variants")
+        if not 0 < weight <= 1:
+            raise ValidationError({"variants": f"{spec.get('key')}: a weight is between 0 and 1."})
+        cleaned.append(
+            {
+                "key": spec["key"],
+                "name": spec.get("name") or spec["key"],
+                "price": price,
+                "weight": weight,
+                "is_control": bool(spec.get("is_control")),
+                "position": position,
+            }
+        )
+    total = sum(v["weight"] for v in cleaned)
+    if abs(total - 1) > WEIGHT_TOLERANCE:
+        raise ValidationError({"variants": f"Weights must add up to 1; they add up to {total}."})
+    return cleaned
+
+
+def _clean_coverage(coverage: Any) -> Decimal:
+    value = _decimal(coverage, "coverage")
+    if not 0 < value <= 1:
+        raise ValidationError({"coverage": "Coverage is a share of visitors, above 0 and at most 1."})
+    return value
+
+
+def _replace_variants(experiment: Experiment, cleaned: list[dict]) -> None:
+    Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment).delete()
+    Variant.objects.bulk_create(
+        [Variant(tenant_id=experiment.tenant_id, experiment=experiment, **spec) for spec in cleaned]
+    )
+
+
+def _snapshot(experiment: Experiment) -> list[dict]:
+    return [
+        {
+            "key": v.key,
+            "price": format_amount(v.price, experiment.product.currency),
+            "weight": str(v.weight),
+            "is_control": v.is_control,
+        }
+        for v in Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment)
+    ]
+
+
+def _changed(experiment: Experiment) -> None:
+    transaction.on_commit(functools.partial(config.bump, experiment.tenant_id))
+
+
+@transaction.atomic
+def experiment_create(
+    *,
+    tenant: Tenant,
+    product: Product,
+    key: str,
+    name: str,
+    variants: Sequence[VariantSpec],
+    hypothesis: str = "",
+    seed: str = "",
+    coverage: Any = 1,
+    primary_metric: str = Experiment.Metric.CONVERSION_RATE,
+    end_at: datetime | None = None,
+    target_sample_size: int | None = None,
+) -> Experiment:
+    """Design an experiment (draft). It changes no price until started."""
+    if product.tenant_id != tenant.pk:
+        raise ValidationError({"product": "No such product."})
+    cleaned = _clean_variants(product, variants)
+    try:
+        with transaction.atomic():
+            experiment = Experiment.objects.create(
+                tenant=tenant,
+                product=product,
+                key=key,
+                seed=seed or key,
+                name=name,
+                hypothesis=hypothesis,
+                coverage=_clean_coverage(coverage),
+                primary_metric=primary_metric,
+                end_at=end_at,
+                target_sample_size=target_sample_size,
+            )
+    except IntegrityError:
+        raise ValidationError({"key": f"An experiment with key {key!r} already exists."}) from None
+    _replace_variants(experiment, cleaned)
+    return experiment
+
+
+# Fields that decide who sees what: frozen while an experiment runs, changed only by a new phase.
+ASSIGNMENT_FIELDS = ("variants", "coverage", "seed")
+
+
+@transaction.atomic
+def experiment_update(
+    *,
+    experiment: Experiment,
+    changed_by: User | None = None,
+    new_phase_reason: str = "",
+    **changes: Any,
+) -> Experiment:
+    """Change an experiment. Variants, weights, coverage and seed of a started experiment
+    change only with ``new_phase_reason``: a new phase starts and results start afresh."""
+    experiment = Experiment.objects.for_tenant(experiment.tenant_id).select_for_update().get(pk=experiment.pk)
+    if experiment.status in (Status.COMPLETED, Status.ARCHIVED):
+        raise TransitionError(f"A {experiment.status} experiment cannot be changed.")
+    touches_assignment = any(changes.get(f) is not None for f in ASSIGNMENT_FIELDS)
+    started = experiment.status in (Status.RUNNING, Status.PAUSED)
+    if started and touches_assignment and not new_phase_reason:
+        raise ValidationError(
+            {
+                "new_phase_reason": "Variants, weights, coverage and seed are frozen while the experiment "
+                "runs. Give a reason to start a new phase; its results start afresh."
+            }
+        )
+    for field in ("name", "hypothesis", "end_at", "target_sample_size", "primary_metric"):
+        if field in changes:
+            setattr(experiment, field, changes[field])
+    if changes.get("coverage") is not None:
+        experiment.coverage = _clean_coverage(changes["coverage"])
+    if changes.get("seed"):
+        experiment.seed = changes["seed"]
+    if changes.get("variants") is not None:
+        _replace_variants(experiment, _clean_variants(experiment.product, changes["variants"]))
+    experiment.save()
+    if started and touches_assignment:
+        _phase_open(experiment, reason=new_phase_reason, changed_by=changed_by)
+    _changed(experiment)
+    return experiment
+
+
+def _phase_open(experiment: Experiment, *, reason: str, changed_by: User | None) -> None:
+    now = timezone.now()
+    Phase.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment, ended_at=None).update(
+        ended_at=now
+    )
+    experiment.phase += 1
+    experiment.save(update_fields=["phase", "updated_at"])
+    Phase.objects.create(
+        tenant_id=experiment.tenant_id,
+        experiment=experiment,
+        number=experiment.phase,
+        started_at=now,
+        seed=experiment.seed,
+        coverage=experiment.coverage,
+        variants=_snapshot(experiment),
+        reason=reason,
+        changed_by=changed_by,
+    )
+
+
+def _locked(experiment: Experiment, allowed: Sequence[str], action: str) -> Experiment:
+    locked = Experiment.objects.for_tenant(experiment.tenant_id).select_for_update().get(pk=experiment.pk)
+    if locked.status not in allowed:
+        raise TransitionError(f"A {locked.status} experiment cannot be {action}.")
+    return locked
+
+
+@transaction.atomic
+def experiment_start(*, experiment: Experiment, changed_by: User | None = None) -> Experiment:
+    """Start (or resume) an experiment: its product's visitors are split from now on."""
+    experiment = _locked(experiment, (Status.DRAFT, Status.PAUSED), "started")
+    running = (
+        Experiment.objects.for_tenant(experiment.tenant_id)
+        .filter(product_id=experiment.product_id, status=Status.RUNNING)
+        .exclude(pk=experiment.pk)
+        .first()
+    )
+    if running is not None:
+        raise TransitionError(f"Experiment {running.key!r} is already running on this product.")
+    first_start = experiment.status == Status.DRAFT
+    experiment.status = Status.RUNNING
+    if first_start:
+        experiment.started_at = timezone.now()
+    try:
+        with transaction.atomic():
+            experiment.save()
+    except IntegrityError:  # another start on this product won the race
+        raise TransitionError("Another experiment is already running on this product.") from None
+    if first_start:
+        _phase_open(experiment, reason="started", changed_by=changed_by)
+    _changed(experiment)
+    return experiment
+
+
+@transaction.atomic
+def experiment_pause(*, experiment: Experiment) -> Experiment:
+    """Pause: every visitor gets the base price; results keep what was collected."""
+    experiment = _locked(experiment, (Status.RUNNING,), "paused")
+    experiment.status = Status.PAUSED
+    experiment.save()
+    _changed(experiment)
+    return experiment
+
+
+@transaction.atomic
+def experiment_complete(
+    *,
+    experiment: Experiment,
+    winner_key: str | None = None,
+    rollout: bool = True,
+    changed_by: User | None = None,
+    api_key_id: int | None = None,
+) -> Experiment:
+    """End the experiment. With a winner and rollout, its price becomes the product's price."""
+    experiment = _locked(experiment, (Status.RUNNING, Status.PAUSED), "completed")
+    winner = None
+    if winner_key is not None:
+        winner = (
+            Variant.objects.for_tenant(experiment.tenant_id)
+            .filter(experiment=experiment, key=winner_key)
+            .first()
+        )
+        if winner is None:
+            raise ValidationError({"winner": f"No variant {winner_key!r} in this experiment."})
+    now = timezone.now()
+    experiment.status = Status.COMPLETED
+    experiment.completed_at = now
+    experiment.winner = winner
+    experiment.save()
+    Phase.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment, ended_at=None).update(
+        ended_at=now
+    )
+    if winner is not None and rollout:
+        pricing_services.price_change(
+            product=experiment.product,
+            price=winner.price,
+            source=PricePoint.Source.EXPERIMENT,
+            changed_by=changed_by,
+            api_key_id=api_key_id,
+            note=f"winner {winner.key} of {experiment.key}",
+        )
+    _changed(experiment)
+    return experiment
+
+
+@transaction.atomic
+def experiment_archive(*, experiment: Experiment) -> Experiment:
+    """Put a finished or abandoned experiment out of the way."""
+    experiment = _locked(experiment, (Status.DRAFT, Status.COMPLETED), "archived")
+    experiment.status = Status.ARCHIVED
+    experiment.save()
+    return experiment

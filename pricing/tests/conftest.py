@@ -1,1 +1,0 @@
-from tenants.tests.conftest import alice, charlie  # noqa: F401  (the two tenants, shared)
