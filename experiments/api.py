@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ErrorSerializer
-from experiments import ingest, selectors, services
+from experiments import exposures, ingest, selectors, services
 from experiments.models import Experiment, Variant
 from pricing.api import AmountField
 from pricing.models import Product
@@ -221,7 +221,9 @@ class ExperimentViewSet(
         against the weights, a mismatch below p = 0.001. Conversions of visitors never
         exposed in the phase are counted in ``unattributed_conversions`` and left out.
         """
-        return Response(selectors.experiment_results(self.get_object()))
+        experiment = self.get_object()
+        exposures.flush()  # include exposures still buffered from quotes a moment ago
+        return Response(selectors.experiment_results(experiment))
 
 
 class EventsIn(serializers.Serializer):

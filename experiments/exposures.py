@@ -11,6 +11,7 @@ from the list, so a process dying in between leaves the batch for the next flush
 inserts it again harmlessly. A lock keeps two flushes from trimming each other's batch.
 """
 
+import atexit
 import json
 import logging
 import threading
@@ -134,6 +135,16 @@ def flush(max_batches: int = 100) -> int:
     finally:
         lock.release()
     return handled
+
+
+@atexit.register
+def _flush_local_at_exit() -> None:
+    """The embedded buffer lives in this process: write it out before the process ends."""
+    if _local:
+        try:
+            flush()
+        except Exception:
+            logger.exception("could not flush %d buffered exposures at exit", len(_local))
 
 
 def pending() -> int:

@@ -68,6 +68,13 @@ def test_seed_demo_prints_working_credentials_and_rotates_its_key(client, api, s
     assert api.get("/api/v1/tenant/", HTTP_AUTHORIZATION=f"Bearer {secret_1}").status_code == 401
     assert Tenant.objects.filter(name="Demo Shop").count() == 1
     assert User.objects.get(email="admin@pricelab.local").is_staff
+    quote = api.post(
+        "/api/v1/quote/",
+        {"visitor_id": "v1", "products": ["tea-1kg"]},
+        HTTP_AUTHORIZATION=f"Bearer {secret_2}",
+    ).json()["items"][0]
+    assert quote["experiment"] == "tea-price" and quote["price"] in ("24.90", "27.90")
+    assert "simulate_traffic --experiment tea-price" in second
 
 
 def test_seed_demo_refuses_to_run_with_debug_off(settings):

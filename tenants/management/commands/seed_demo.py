@@ -4,6 +4,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from experiments import services as experiment_services
+from experiments.models import Experiment
+from pricing import services as pricing_services
+from pricing.models import Product
 from tenants import services
 from tenants.models import ApiKey, Role, Scope, Tenant, User
 
@@ -11,6 +15,8 @@ DEMO_TENANT = "Demo Shop"
 DEMO_EMAIL = "demo@pricelab.local"
 STAFF_EMAIL = "admin@pricelab.local"
 DEMO_KEY_NAME = "Demo key"
+DEMO_SKU = "tea-1kg"
+DEMO_EXPERIMENT = "tea-price"
 PASSWORD_BYTES = 9
 
 
@@ -46,6 +52,7 @@ class Command(BaseCommand):
             key, secret = services.api_key_create(
                 tenant=tenant, name=DEMO_KEY_NAME, scopes=Scope.values, created_by=demo
             )
+            experiment = self._demo_experiment(tenant)
         lines = [
             "",
             f"Pricelab demo is ready: tenant {tenant.name!r} ({tenant.slug}).",
@@ -54,9 +61,44 @@ class Command(BaseCommand):
             f"  API docs  {base_url}/api/docs/",
             f"  API key   {key.prefix}… (scopes {', '.join(key.scopes)}); try:",
             f'    curl -H "Authorization: Bearer {secret}" {base_url}/api/v1/tenant/',
+            f"  Demo test  {experiment.key!r} on {DEMO_SKU} is {experiment.status}; with the app running:",
+            f"    DEBUG=true .venv/bin/python manage.py simulate_traffic --experiment {experiment.key} "
+            f"--visitors 2000 --base-url {base_url}",
+            f'    curl -H "Authorization: Bearer {secret}" '
+            f"{base_url}/api/v1/experiments/{experiment.key}/results/",
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+    def _demo_experiment(self, tenant: Tenant) -> Experiment:
+        product = Product.objects.for_tenant(tenant).filter(sku=DEMO_SKU).first()
+        if product is None:
+            product = pricing_services.product_create(
+                tenant=tenant, sku=DEMO_SKU, name="Darjeeling tea, 1 kg", currency="EUR", base_price="24.90"
+            )
+        experiment = Experiment.objects.for_tenant(tenant).filter(key=DEMO_EXPERIMENT).first()
+        if experiment is None:
+            experiment = experiment_services.experiment_create(
+                tenant=tenant,
+                product=product,
+                key=DEMO_EXPERIMENT,
+                name="Tea at 27.90?",
+                hypothesis="Buyers of premium tea barely notice a 3 euro rise.",
+                variants=[
+                    {
+                        "key": "control",
+                        "name": "24.90",
+                        "price": "24.90",
+                        "weight": "0.5",
+                        "is_control": True,
+                    },
+                    {"key": "higher", "name": "27.90", "price": "27.90", "weight": "0.5"},
+                ],
+                target_sample_size=5000,
+            )
+        if experiment.status == Experiment.Status.DRAFT:
+            experiment = experiment_services.experiment_start(experiment=experiment)
+        return experiment
 
     def _user(self, email: str, password: str, *, name: str, staff: bool) -> User:
         user = User.objects.filter(email__iexact=email).first()
