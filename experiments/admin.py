@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from experiments.models import Experiment, Phase, Variant
+from experiments.models import Conversion, Experiment, Exposure, Phase, Variant
 from tenants.admin import UnscopedAdminMixin
 
 
@@ -42,3 +42,39 @@ class ExperimentAdmin(UnscopedAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class _ReadOnlyEventAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    """Events are facts from integrators: staff look, nobody edits. Tables grow to
+    millions of rows, so the admin skips the full count."""
+
+    show_full_result_count = False
+    list_select_related = ["tenant", "experiment"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Exposure)
+class ExposureAdmin(_ReadOnlyEventAdmin):
+    list_display = ["visitor_id", "experiment", "phase", "variant", "tenant", "exposed_at"]
+    search_fields = ["visitor_id", "experiment__key"]
+    list_select_related = ["tenant", "experiment", "variant"]
+
+
+@admin.register(Conversion)
+class ConversionAdmin(_ReadOnlyEventAdmin):
+    list_display = [
+        "visitor_id",
+        "experiment",
+        "product",
+        "revenue",
+        "idempotency_key",
+        "tenant",
+        "occurred_at",
+    ]
+    search_fields = ["visitor_id", "idempotency_key", "experiment__key"]
+    list_select_related = ["tenant", "experiment", "product"]

@@ -28,7 +28,7 @@ class SignupForm(forms.Form):
     tenant_name = forms.CharField(
         label="Company or shop name",
         max_length=100,
-        help_text="Your workspace. You can invite your team to it later.",
+        help_text="Your workspace: its products, experiments and API keys.",
     )
 
     def clean_email(self) -> str:

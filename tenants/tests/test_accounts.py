@@ -215,3 +215,33 @@ def test_admin_login_is_rate_limited(client, settings):
         client.post("/admin/login/", {"username": "a@b.c", "password": "wrong"}).status_code for _ in range(6)
     ]
     assert codes[-1] == 429
+
+
+def test_staff_admin_pages_of_every_model_render(client):
+    from experiments import services as experiment_services
+    from experiments.tests.conftest import VARIANTS
+    from pricing import services as pricing_services
+    from tenants.tests.factories import api_key_for
+
+    tenant = MembershipFactory().tenant
+    api_key_for(tenant)
+    product = pricing_services.product_create(
+        tenant=tenant, sku="p", name="P", currency="EUR", base_price="1"
+    )
+    experiment_services.experiment_create(
+        tenant=tenant, product=product, key="e", name="E", variants=VARIANTS
+    )
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    for model in [
+        "tenants/tenant",
+        "tenants/membership",
+        "tenants/apikey",
+        "tenants/user",
+        "pricing/product",
+        "experiments/experiment",
+        "experiments/exposure",
+        "experiments/conversion",
+    ]:
+        listing = client.get(f"/admin/{model}/")
+        assert listing.status_code == 200, model
+    assert client.get(f"/admin/pricing/product/{product.pk}/change/").status_code == 200
