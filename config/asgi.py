@@ -17,9 +17,30 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 
+
+class SessionOriginValidator:
+    """Check the Origin only of connections that rely on the session cookie.
+
+    A cookie is sent by any page the person has open, so a session connection must come
+    from one of our own hosts (no cross-site WebSocket hijacking). A Bearer key or a
+    minted token is not ambient: servers send no Origin at all, and a storefront on the
+    tenant's own domain must be able to connect with its token.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.checked = AllowedHostsOriginValidator(inner)
+
+    async def __call__(self, scope, receive, send):
+        explicit = any(name.lower() == b"authorization" for name, _ in scope.get("headers", [])) or (
+            b"token=" in scope.get("query_string", b"")
+        )
+        return await (self.inner if explicit else self.checked)(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SessionOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -1,3 +1,9 @@
-"""WebSocket routes. The live price feed (/ws/prices/) arrives with the live-prices issue."""
+"""WebSocket routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from pricing.consumers import PriceFeedConsumer
+
+websocket_urlpatterns = [
+    path("ws/prices/", PriceFeedConsumer.as_asgi()),
+]

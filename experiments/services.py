@@ -11,9 +11,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from experiments.models import Experiment, Phase, Variant
-from pricing import config
+from pricing import config, live
 from pricing import services as pricing_services
-from pricing.models import PricePoint, Product
+from pricing.models import PriceChange, PricePoint, Product
 from pricing.money import MoneyError, format_amount, parse_amount
 from tenants.models import Tenant, User
 
@@ -105,6 +105,18 @@ def _snapshot(experiment: Experiment) -> list[dict]:
 
 def _changed(experiment: Experiment) -> None:
     transaction.on_commit(functools.partial(config.bump, experiment.tenant_id))
+
+
+def _announce(experiment: Experiment, source: str) -> None:
+    """Tell live clients that what visitors of the product are quoted changed."""
+    product = Product.objects.for_tenant(experiment.tenant_id).get(pk=experiment.product_id)
+    live.price_changed(
+        product=product,
+        price=product.base_price,
+        previous_price=product.base_price,
+        source=source,
+        experiment=experiment.key,
+    )
 
 
 @transaction.atomic
@@ -238,6 +250,7 @@ def experiment_start(*, experiment: Experiment, changed_by: User | None = None) 
         raise TransitionError("Another experiment is already running on this product.") from None
     if first_start:
         _phase_open(experiment, reason="started", changed_by=changed_by)
+    _announce(experiment, PriceChange.Source.EXPERIMENT_STARTED)
     _changed(experiment)
     return experiment
 
@@ -248,6 +261,7 @@ def experiment_pause(*, experiment: Experiment) -> Experiment:
     experiment = _locked(experiment, (Status.RUNNING,), "paused")
     experiment.status = Status.PAUSED
     experiment.save()
+    _announce(experiment, PriceChange.Source.EXPERIMENT_PAUSED)
     _changed(experiment)
     return experiment
 
@@ -263,6 +277,7 @@ def experiment_complete(
 ) -> Experiment:
     """End the experiment. With a winner and rollout, its price becomes the product's price."""
     experiment = _locked(experiment, (Status.RUNNING, Status.PAUSED), "completed")
+    was_running = experiment.status == Status.RUNNING
     winner = None
     if winner_key is not None:
         winner = (
@@ -280,8 +295,9 @@ def experiment_complete(
     Phase.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment, ended_at=None).update(
         ended_at=now
     )
+    rolled_out = None
     if winner is not None and rollout:
-        pricing_services.price_change(
+        rolled_out = pricing_services.price_change(
             product=experiment.product,
             price=winner.price,
             source=PricePoint.Source.EXPERIMENT,
@@ -289,6 +305,9 @@ def experiment_complete(
             api_key_id=api_key_id,
             note=f"winner {winner.key} of {experiment.key}",
         )
+    if was_running and rolled_out is None:
+        # Visitors go back from variant prices to the (unchanged) base price.
+        _announce(experiment, PriceChange.Source.EXPERIMENT_COMPLETED)
     _changed(experiment)
     return experiment
 

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ErrorSerializer
-from pricing import quotes, selectors, services
+from pricing import quotes, realtime, selectors, services
 from pricing.models import PricePoint, Product
 from pricing.money import format_amount
 from tenants.mixins import TenantScopedAPIMixin
@@ -239,3 +239,24 @@ class QuoteView(APIView):
             track=v["track"],
         )
         return Response(_quote_body(v["visitor_id"], items))
+
+
+class RealtimeTokenOut(serializers.Serializer):
+    token = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds left to connect with it.")
+    url = serializers.CharField(help_text="The WebSocket path to connect to, token included.")
+
+
+class RealtimeTokenView(APIView):
+    """Mint a short-lived token for a browser to open the live price feed."""
+
+    required_scopes = {"POST": Scope.READ}
+
+    @extend_schema(
+        request=None, responses={201: RealtimeTokenOut, **_ERRORS}, operation_id="realtime_token_create"
+    )
+    def post(self, request: Request) -> Response:
+        """A token for ``/ws/prices/?token=...``, valid for a few minutes; mint one per page view."""
+        token = realtime.token_mint(tenant_id=request.access.tenant.pk)
+        body = {"token": token, "expires_in": realtime.TOKEN_TTL_SECONDS, "url": f"/ws/prices/?token={token}"}
+        return Response(body, status=status.HTTP_201_CREATED)

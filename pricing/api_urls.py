@@ -8,5 +8,6 @@ router.register("products", api.ProductViewSet, basename="product")
 
 urlpatterns = [
     path("quote/", api.QuoteView.as_view(), name="api-quote"),
+    path("realtime/tokens/", api.RealtimeTokenView.as_view(), name="api-realtime-token"),
     *router.urls,
 ]

@@ -56,3 +56,38 @@ class PricePoint(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.price} {self.currency} from {self.valid_from:%Y-%m-%d %H:%M}"
+
+
+class PriceChange(TenantOwnedModel):
+    """The live price feed: every change of what visitors are quoted, numbered per tenant.
+
+    Clients of the WebSocket and SSE feeds resume from the last version they saw.
+    """
+
+    class Source(models.TextChoices):
+        CREATED = "created", "Product created"
+        MANUAL = "manual", "Manual edit"
+        API = "api", "API"
+        EXPERIMENT = "experiment", "Experiment winner rolled out"
+        EXPERIMENT_STARTED = "experiment_started", "Experiment started"
+        EXPERIMENT_PAUSED = "experiment_paused", "Experiment paused"
+        EXPERIMENT_COMPLETED = "experiment_completed", "Experiment completed"
+        ACTIVATED = "activated", "Product put on sale"
+        DEACTIVATED = "deactivated", "Product taken off sale"
+
+    version = models.BigIntegerField()
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    sku = models.CharField(max_length=64)
+    price = models.DecimalField(max_digits=PRICE_DIGITS, decimal_places=PRICE_DECIMALS)
+    previous_price = models.DecimalField(
+        max_digits=PRICE_DIGITS, decimal_places=PRICE_DECIMALS, null=True, blank=True
+    )
+    currency = models.CharField(max_length=3)
+    source = models.CharField(max_length=32, choices=Source.choices)
+    experiment = models.CharField(max_length=64, blank=True, help_text="Key of the experiment involved.")
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "version"], name="pricechange_tenant_version_unique"),
+        ]

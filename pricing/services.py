@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from pricing import config
-from pricing.models import PricePoint, Product
+from pricing import config, live
+from pricing.models import PriceChange, PricePoint, Product
 from pricing.money import MoneyError, parse_amount
 from tenants.models import ApiKey, Tenant, User
 
@@ -54,6 +54,10 @@ def product_create(
         api_key_id=api_key_id,
         note="created",
     )
+    if active:
+        live.price_changed(
+            product=product, price=price, previous_price=None, source=PriceChange.Source.CREATED
+        )
     transaction.on_commit(functools.partial(config.bump, tenant.pk))
     return product
 
@@ -61,11 +65,17 @@ def product_create(
 @transaction.atomic
 def product_update(*, product: Product, name: str | None = None, active: bool | None = None) -> Product:
     """Rename a product or take it off sale (an inactive product quotes as unknown)."""
+    was_active = product.active
     if name is not None:
         product.name = name
     if active is not None:
         product.active = active
     product.save(update_fields=["name", "active", "updated_at"])
+    if product.active != was_active:
+        source = PriceChange.Source.ACTIVATED if product.active else PriceChange.Source.DEACTIVATED
+        live.price_changed(
+            product=product, price=product.base_price, previous_price=product.base_price, source=source
+        )
     transaction.on_commit(functools.partial(config.bump, product.tenant_id))
     return product
 
@@ -86,6 +96,7 @@ def price_change(
     if locked.base_price == new_price:
         return None
     now = timezone.now()
+    previous = locked.base_price
     Product.objects.for_tenant(product.tenant_id).filter(pk=product.pk).update(
         base_price=new_price, updated_at=now
     )
@@ -101,5 +112,6 @@ def price_change(
         api_key=ApiKey(pk=api_key_id) if api_key_id else None,
         note=note,
     )
+    live.price_changed(product=product, price=new_price, previous_price=previous, source=source)
     transaction.on_commit(functools.partial(config.bump, product.tenant_id))
     return point

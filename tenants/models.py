@@ -73,6 +73,9 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now)
+    price_version = models.BigIntegerField(
+        default=0, editable=False, help_text="Last version of the tenant's live price feed."
+    )
 
     class Meta:
         ordering = ["name"]

@@ -1,0 +1,93 @@
+"""Publishing price changes to live clients (WebSocket, SSE) after commit.
+
+A change gets the tenant's next feed version inside the writing transaction: the
+counter lives on the tenant row, whose lock is held until commit, so versions follow
+commit order and a reader that saw version N has seen every change before it. The
+broadcast goes out through the channel layer only after commit (DESIGN rule 3): a
+rolled-back change announces nothing. Clients that missed a broadcast replay the
+``PriceChange`` log from their last version.
+"""
+
+import functools
+import logging
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models import F
+
+from pricing.models import PriceChange, Product
+from pricing.money import format_amount
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+# Replays larger than this are cut; the client is told to re-read the catalogue instead.
+REPLAY_LIMIT = 1000
+
+
+def group_name(tenant_id: int) -> str:
+    return f"prices-tenant-{tenant_id}"
+
+
+def event_of(change: PriceChange) -> dict[str, Any]:
+    """The message clients receive, as documented in the README."""
+    return {
+        "type": "price.changed",
+        "sku": change.sku,
+        "price": format_amount(change.price, change.currency),
+        "currency": change.currency,
+        "previous_price": (
+            format_amount(change.previous_price, change.currency)
+            if change.previous_price is not None
+            else None
+        ),
+        "source": change.source,
+        "experiment": change.experiment or None,
+        "version": change.version,
+        "changed_at": change.changed_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _broadcast(tenant_id: int, event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    try:
+        async_to_sync(layer.group_send)(group_name(tenant_id), {"type": "price.changed", "event": event})
+    except Exception:
+        # The change is committed and in the log; clients catch up by version on reconnect.
+        logger.exception("could not broadcast price change %s of tenant %s", event["version"], tenant_id)
+
+
+def price_changed(
+    *, product: Product, price: Decimal, previous_price: Decimal | None, source: str, experiment: str = ""
+) -> PriceChange:
+    """Record a change of what visitors are quoted, and announce it after commit."""
+    assert transaction.get_connection().in_atomic_block, (
+        "price_changed must run inside the change's transaction"
+    )
+    tenants = Tenant.objects.filter(pk=product.tenant_id)
+    tenants.update(price_version=F("price_version") + 1)
+    version = tenants.values_list("price_version", flat=True).get()
+    change = PriceChange.objects.create(
+        tenant_id=product.tenant_id,
+        version=version,
+        product=product,
+        sku=product.sku,
+        price=price,
+        previous_price=previous_price,
+        currency=product.currency,
+        source=source,
+        experiment=experiment,
+    )
+    transaction.on_commit(functools.partial(_broadcast, product.tenant_id, event_of(change)))
+    return change
+
+
+def changes_since(*, tenant_id: int, version: int, skus: set[str] | None = None) -> list[PriceChange]:
+    """What a client that saw ``version`` missed, oldest first (at most REPLAY_LIMIT)."""
+    changes = PriceChange.objects.for_tenant(tenant_id).filter(version__gt=version)
+    if skus:
+        changes = changes.filter(sku__in=skus)
+    return list(changes.order_by("version")[:REPLAY_LIMIT])
