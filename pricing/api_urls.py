@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from pricing import api
+from pricing import api, sse
 
 router = SimpleRouter(use_regex_path=False)
 router.register("products", api.ProductViewSet, basename="product")
@@ -9,5 +9,6 @@ router.register("products", api.ProductViewSet, basename="product")
 urlpatterns = [
     path("quote/", api.QuoteView.as_view(), name="api-quote"),
     path("realtime/tokens/", api.RealtimeTokenView.as_view(), name="api-realtime-token"),
+    path("prices/stream", sse.price_stream, name="api-price-stream"),
     *router.urls,
 ]

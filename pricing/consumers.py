@@ -4,16 +4,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from pricing import live, realtime
-from tenants.models import Tenant
 
 # A client may filter to this many skus; more is the whole catalogue.
 MAX_SKU_FILTER = 500
-
-
-def _start(tenant_id: int, since: int | None, skus: set[str] | None) -> tuple[int, list[dict[str, Any]]]:
-    version = Tenant.objects.filter(pk=tenant_id).values_list("price_version", flat=True).get()
-    missed = live.changes_since(tenant_id=tenant_id, version=since, skus=skus) if since is not None else []
-    return version, [live.event_of(change) for change in missed]
 
 
 class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
@@ -46,7 +39,7 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
         # Join before reading the log: a change committed in between arrives both ways,
         # and the version check below drops the second copy.
         await self.channel_layer.group_add(self.group, self.channel_name)
-        version, missed = await database_sync_to_async(_start)(listener.tenant.pk, since, skus)
+        version, missed = await database_sync_to_async(live.feed_start)(listener.tenant.pk, since, skus)
         self.last_version = since if since is not None else version
         await self.send_json(
             {

@@ -91,3 +91,10 @@ def changes_since(*, tenant_id: int, version: int, skus: set[str] | None = None)
     if skus:
         changes = changes.filter(sku__in=skus)
     return list(changes.order_by("version")[:REPLAY_LIMIT])
+
+
+def feed_start(tenant_id: int, since: int | None, skus: set[str] | None) -> tuple[int, list[dict[str, Any]]]:
+    """A new subscriber's current version and, if it gave one, the events since its version."""
+    version = Tenant.objects.filter(pk=tenant_id).values_list("price_version", flat=True).get()
+    missed = changes_since(tenant_id=tenant_id, version=since, skus=skus) if since is not None else []
+    return version, [event_of(change) for change in missed]
