@@ -14,6 +14,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Quotes buffer exposures; results should reflect them within seconds.
     "flush-exposures": {"task": "experiments.tasks.exposures_flush", "schedule": 2.0},
+    # Webhook deliveries whose retry is due, and any whose first enqueue was lost.
+    "sweep-webhooks": {"task": "pricing.tasks.webhooks_sweep", "schedule": 60.0},
     "pause-finished-experiments": {
         "task": "experiments.tasks.experiments_pause_finished",
         "schedule": crontab(minute="*"),

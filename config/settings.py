@@ -144,6 +144,10 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
+# Webhook URLs on private or loopback addresses are refused unless DEBUG or this is on
+# (for a deployment whose receivers really live on a private network).
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+
 # --- Auth ---------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "tenants.User"

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from pricing.models import PricePoint, Product
+from pricing import webhooks
+from pricing.models import PricePoint, Product, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.admin import UnscopedAdminMixin
 
 
@@ -34,3 +35,54 @@ class ProductAdmin(UnscopedAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class WebhookAttemptInline(UnscopedAdminMixin, admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    fields = ["attempted_at", "succeeded", "response_status", "latency_ms", "error"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    """Endpoints by URL; the signing secret is never shown here."""
+
+    list_display = ["url", "tenant", "active", "created_at"]
+    list_filter = ["active"]
+    search_fields = ["url", "tenant__name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    fields = ["tenant", "url", "description", "event_types", "active", "created_at"]
+    readonly_fields = ["tenant", "url", "event_types", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    list_display = ["event_id", "event_type", "endpoint", "tenant", "status", "attempts", "next_attempt_at"]
+    list_filter = ["status", "event_type"]
+    search_fields = ["event_id", "endpoint__url", "tenant__slug"]
+    list_select_related = ["tenant", "endpoint"]
+    readonly_fields = [
+        "tenant", "endpoint", "event_id", "event_type", "payload", "status", "attempts",
+        "next_attempt_at", "created_at", "delivered_at",
+    ]  # fmt: skip
+    inlines = [WebhookAttemptInline]
+    actions = ["redeliver"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Redeliver selected (same event id)", permissions=["change"])
+    def redeliver(self, request, queryset) -> None:
+        deliveries = list(queryset)
+        for delivery in deliveries:
+            webhooks.redeliver(delivery=delivery)
+        self.message_user(request, f"Queued {len(deliveries)} delivery(ies) again.")

@@ -1,10 +1,11 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from pricing import api, sse
+from pricing import api, sse, webhook_api
 
 router = SimpleRouter(use_regex_path=False)
 router.register("products", api.ProductViewSet, basename="product")
+router.register("webhooks", webhook_api.WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("quote/", api.QuoteView.as_view(), name="api-quote"),

@@ -18,6 +18,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import F
 
+from pricing import webhooks
 from pricing.models import PriceChange, Product
 from pricing.money import format_amount
 from tenants.models import Tenant
@@ -81,7 +82,10 @@ def price_changed(
         source=source,
         experiment=experiment,
     )
-    transaction.on_commit(functools.partial(_broadcast, product.tenant_id, event_of(change)))
+    event = event_of(change)
+    # Webhook deliveries are written in this transaction: a committed change is owed.
+    webhooks.event_enqueue(tenant_id=product.tenant_id, event_type="price.changed", data=event)
+    transaction.on_commit(functools.partial(_broadcast, product.tenant_id, event))
     return change
 
 

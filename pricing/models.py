@@ -91,3 +91,57 @@ class PriceChange(TenantOwnedModel):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "version"], name="pricechange_tenant_version_unique"),
         ]
+
+
+class WebhookEndpoint(TenantOwnedModel):
+    """A tenant's URL that receives signed POSTs of its events."""
+
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    event_types = models.JSONField(default=list, help_text='Event types to send, e.g. ["price.changed"].')
+    # Needed in clear to sign (HMAC is symmetric); shown to the tenant once, never again.
+    secret = models.CharField(max_length=64, editable=False)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(TenantOwnedModel):
+    """One event for one endpoint: retried with backoff until the receiver answers 2xx."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed (gave up)"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.UUIDField(help_text="Stable across retries and redeliveries: receivers dedupe on it.")
+    event_type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "endpoint", "event_id"], name="delivery_once_per_endpoint"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "status", "next_attempt_at"], name="delivery_due")]
+
+
+class WebhookAttempt(TenantOwnedModel):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    succeeded = models.BooleanField(default=False)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["attempted_at"]

@@ -1,17 +1,20 @@
-"""End to end: a real ASGI server process, a real WebSocket client, changes made over
-HTTP and by a Celery worker. The server is another process, so this needs the shared
+"""End to end: a real ASGI server process (uvicorn), a real WebSocket client, changes
+made over HTTP and by a Celery worker. The server is another process, so this needs the shared
 services (PostgreSQL and Redis), as in production and CI."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 import urllib.request
 from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
-from daphne.testing import DaphneProcess
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 from websockets.sync.client import connect
 
@@ -26,28 +29,48 @@ VARIANTS = [
 ]
 
 
-def _application():
-    from config.asgi import application
-
-    return application
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture
 def asgi_server(transactional_db):
+    """The realtime server as in production (uvicorn, see docker-compose.yml), in a fresh
+    process pointed at the test database."""
     if not (settings.USING_POSTGRES and settings.REDIS_URL):
         pytest.skip("the server is another process: needs DATABASE_URL (PostgreSQL) and REDIS_URL")
-    connections.close_all()  # the child must not share the parent's database sockets
-    server = DaphneProcess("127.0.0.1", _application)
-    server.daemon = True
-    server.start()
-    if not server.ready.wait(READY_SECONDS):
-        server.terminate()
-        pytest.fail(
-            f"the ASGI server did not start: {server.errors.get() if not server.errors.empty() else ''}"
-        )
-    yield f"127.0.0.1:{server.port.value}"
+    db = settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DEBUG": "false",
+    }
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--ws", "websockets", "--log-level", "warning"],
+        cwd=settings.BASE_DIR, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if server.poll() is not None:
+                pytest.fail("the ASGI server exited at start")
+            time.sleep(0.2)
+    else:
+        server.kill()
+        pytest.fail("the ASGI server did not start")
+    yield f"127.0.0.1:{port}"
     server.terminate()
-    server.join(10)
+    server.wait(10)
 
 
 @contextmanager

@@ -1,0 +1,208 @@
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from pricing import services, webhooks
+from pricing.models import PricePoint, WebhookAttempt, WebhookDelivery
+from pricing.tasks import webhooks_sweep
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """A webhook receiver on loopback that answers with the statuses it is given."""
+
+    def __init__(self, statuses=(200,), delay=0.0):
+        self.statuses, self.delay, self.received = list(statuses), delay, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.received.append((dict(self.headers), body))
+                time.sleep(outer.delay)
+                self.send_response(outer.statuses.pop(0) if len(outer.statuses) > 1 else outer.statuses[0])
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def private_ok(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # the test receiver lives on loopback
+
+
+@pytest.fixture
+def tea(alice):
+    return services.product_create(
+        tenant=alice.tenant, sku="tea", name="Tea", currency="EUR", base_price="10.00"
+    )
+
+
+def reprice(product, price, capture):
+    with capture(execute=True):
+        services.price_change(product=product, price=price, source=PricePoint.Source.API)
+
+
+def make_due(delivery):
+    WebhookDelivery.objects.for_tenant(delivery.tenant_id).filter(pk=delivery.pk).update(
+        next_attempt_at=timezone.now()
+    )
+
+
+def test_private_and_loopback_urls_are_refused(api, alice):
+    for url in ("http://127.0.0.1:9000/x", "http://10.1.2.3/x", "http://localhost/x", "ftp://example.com/x"):
+        response = api.post("/api/v1/webhooks/", {"url": url}, **alice.auth)
+        assert response.status_code == 400, url
+        assert "url" in response.json()["details"]
+
+
+def test_the_secret_is_shown_once(api, alice, private_ok):
+    created = api.post("/api/v1/webhooks/", {"url": "http://127.0.0.1:1/x"}, **alice.auth).json()
+    assert created["secret"].startswith("whsec_")
+    listed = api.get("/api/v1/webhooks/", **alice.auth).json()["results"]
+    assert listed and all("secret" not in row for row in listed)
+
+
+def test_a_delivery_is_signed_with_the_documented_scheme(
+    api, alice, tea, private_ok, django_capture_on_commit_callbacks
+):
+    receiver = Receiver()
+    secret = api.post("/api/v1/webhooks/", {"url": receiver.url}, **alice.auth).json()["secret"]
+    reprice(tea, "11.00", django_capture_on_commit_callbacks)
+    receiver.close()
+    [(headers, body)] = receiver.received
+    # Verify as an integrator would, from the README: t=<time>,v1=HMAC-SHA256(secret, "<t>.<body>").
+    fields = dict(part.split("=", 1) for part in headers["Pricelab-Signature"].split(","))
+    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(fields["v1"], expected)
+    assert abs(int(fields["t"]) - time.time()) < 60
+    payload = json.loads(body)
+    assert payload["type"] == "price.changed" and headers["Pricelab-Event-Id"] == payload["id"]
+    assert (payload["data"]["sku"], payload["data"]["price"], payload["data"]["previous_price"]) == (
+        "tea", "11.00", "10.00",
+    )  # fmt: skip
+    delivery = WebhookDelivery.objects.for_tenant(alice.tenant).get()
+    assert delivery.status == "succeeded" and delivery.attempts == 1
+
+
+def test_delivery_retries_until_the_receiver_answers_2xx(
+    alice, tea, private_ok, django_capture_on_commit_callbacks
+):
+    receiver = Receiver(statuses=[500, 503, 200])
+    webhooks.endpoint_create(tenant=alice.tenant, url=receiver.url, event_types=["price.changed"])
+    reprice(tea, "11.00", django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.for_tenant(alice.tenant).get()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    wait = delivery.next_attempt_at - timezone.now()
+    assert 25 < wait.total_seconds() <= 30  # the first backoff
+    assert webhooks_sweep() == 0  # not due yet: nothing is sent early
+    for _ in range(2):
+        make_due(delivery)
+        webhooks_sweep()
+    receiver.close()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("succeeded", 3)
+    log = list(
+        WebhookAttempt.objects.for_tenant(alice.tenant)
+        .filter(delivery=delivery)
+        .order_by("attempted_at")
+        .values_list("response_status", "succeeded")
+    )
+    assert log == [(500, False), (503, False), (200, True)]
+    assert len({h["Pricelab-Event-Id"] for h, _ in receiver.received}) == 1  # one event, three tries
+
+
+def test_a_receiver_that_is_down_loses_nothing_and_a_slow_one_times_out(
+    alice, tea, private_ok, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 0.5)
+    slow = Receiver(delay=2)
+    webhooks.endpoint_create(
+        tenant=alice.tenant, url="http://127.0.0.1:1/down", event_types=["price.changed"]
+    )
+    webhooks.endpoint_create(tenant=alice.tenant, url=slow.url, event_types=["price.changed"])
+    reprice(tea, "11.00", django_capture_on_commit_callbacks)
+    slow.close()
+    for delivery in WebhookDelivery.objects.for_tenant(alice.tenant):
+        attempt = WebhookAttempt.objects.for_tenant(alice.tenant).get(delivery=delivery)
+        assert delivery.status == "pending" and not attempt.succeeded
+        assert attempt.response_status is None and attempt.error  # refused / timed out, recorded
+
+
+def test_a_delivery_gives_up_after_the_last_attempt(
+    alice, tea, private_ok, django_capture_on_commit_callbacks
+):
+    receiver = Receiver(statuses=[500])
+    webhooks.endpoint_create(tenant=alice.tenant, url=receiver.url, event_types=["price.changed"])
+    reprice(tea, "11.00", django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.for_tenant(alice.tenant).get()
+    for _ in range(webhooks.MAX_ATTEMPTS):
+        make_due(delivery)
+        webhooks_sweep()
+    receiver.close()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("failed", webhooks.MAX_ATTEMPTS)
+    assert sum(webhooks.BACKOFF, start=timezone.timedelta()) >= timezone.timedelta(hours=24)
+
+
+def test_redelivery_repeats_the_event_id(api, alice, tea, private_ok, django_capture_on_commit_callbacks):
+    receiver = Receiver()
+    endpoint = api.post("/api/v1/webhooks/", {"url": receiver.url}, **alice.auth).json()
+    reprice(tea, "11.00", django_capture_on_commit_callbacks)
+    deliveries = api.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries/", **alice.auth).json()["results"]
+    assert deliveries[0]["attempt_log"][0]["response_status"] == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            f"/api/v1/webhooks/{endpoint['id']}/deliveries/{deliveries[0]['id']}/redeliver/", **alice.auth
+        )
+    assert response.status_code == 202
+    receiver.close()
+    ids = [headers["Pricelab-Event-Id"] for headers, _ in receiver.received]
+    assert len(ids) == 2 and ids[0] == ids[1] == deliveries[0]["event_id"]
+
+
+def test_a_rolled_back_change_owes_no_webhook(alice, tea, private_ok):
+    webhooks.endpoint_create(tenant=alice.tenant, url="http://127.0.0.1:1/x", event_types=["price.changed"])
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.price_change(product=tea, price="99.00", source=PricePoint.Source.API)
+        raise RuntimeError("rolled back")
+    assert not WebhookDelivery.objects.for_tenant(alice.tenant).exists()
+
+
+def test_another_tenants_endpoints_and_deliveries_are_404(
+    api, alice, charlie, tea, private_ok, django_capture_on_commit_callbacks
+):
+    endpoint, _ = webhooks.endpoint_create(
+        tenant=alice.tenant, url="http://127.0.0.1:1/x", event_types=["price.changed"]
+    )
+    reprice(tea, "11.00", django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.for_tenant(alice.tenant).get()
+    for response in (
+        api.get(f"/api/v1/webhooks/{endpoint.pk}/", **charlie.auth),
+        api.get(f"/api/v1/webhooks/{endpoint.pk}/deliveries/", **charlie.auth),
+        api.post(f"/api/v1/webhooks/{endpoint.pk}/deliveries/{delivery.pk}/redeliver/", **charlie.auth),
+        api.patch(f"/api/v1/webhooks/{endpoint.pk}/", {"active": False}, **charlie.auth),
+        api.delete(f"/api/v1/webhooks/{endpoint.pk}/", **charlie.auth),
+    ):
+        assert response.status_code == 404
+    assert api.get("/api/v1/webhooks/", **charlie.auth).json()["results"] == []
+    endpoint.refresh_from_db()
+    assert endpoint.active

@@ -1,0 +1,231 @@
+"""Outbound webhooks: signed POSTs of a tenant's events to its endpoints.
+
+Reliability by outbox: a price change writes its deliveries in its own transaction, so
+an event committed is an event owed. Each delivery is tried at once after commit and
+then by a sweep every minute, with exponential backoff over more than a day; every
+attempt is recorded. A delivery is claimed with a conditional UPDATE before it is sent,
+so two workers never send it at the same time, and receivers dedupe on the event id,
+which never changes across retries or redeliveries.
+
+Signature (documented in the README): header ``Pricelab-Signature: t=<unix time>,v1=<hex>``
+where ``hex = HMAC-SHA256(secret, f"{t}.{raw body}")``.
+"""
+
+import functools
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from pricing.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPES = ("price.changed",)
+SIGNATURE_HEADER = "Pricelab-Signature"
+# Seconds to wait for a receiver. A slow receiver holds one worker slot this long at most;
+# every delivery is its own task, so it cannot hold up the others' deliveries.
+TIMEOUT_SECONDS = 10
+# Waits before each retry: 30 s doubling to 12 h, 10 attempts over about 28 hours.
+BACKOFF = [
+    timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30),
+    timedelta(hours=1), timedelta(hours=2), timedelta(hours=4), timedelta(hours=8), timedelta(hours=12),
+]  # fmt: skip
+MAX_ATTEMPTS = len(BACKOFF) + 1
+# How long a claimed delivery is reserved for the worker that claimed it.
+CLAIM_SECONDS = TIMEOUT_SECONDS * 3
+ERROR_CHARS = 500
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a redirect could point anywhere, including our own network
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def url_refusal(url: str) -> str | None:
+    """Why a URL may not receive webhooks, or None. Private and loopback targets are
+    refused outside DEBUG: a webhook must not become a way into our own network."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "Use an http or https URL."
+    if settings.DEBUG or settings.WEBHOOK_ALLOW_PRIVATE_URLS:
+        return None
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except (socket.gaierror, UnicodeError):
+        return "The host name does not resolve."
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            return "The URL points at a private, loopback or reserved address."
+    return None
+
+
+def endpoint_create(
+    *, tenant: Tenant, url: str, event_types: list[str], description: str = ""
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint. Returns it with its signing secret, which is shown only now."""
+    refusal = url_refusal(url)
+    if refusal:
+        raise ValidationError({"url": refusal})
+    unknown = set(event_types) - set(EVENT_TYPES)
+    if not event_types or unknown:
+        raise ValidationError({"event_types": f"Choose from {', '.join(EVENT_TYPES)}."})
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    endpoint = WebhookEndpoint.objects.create(
+        tenant=tenant, url=url, event_types=sorted(set(event_types)), description=description, secret=secret
+    )
+    return endpoint, secret
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def event_enqueue(*, tenant_id: int, event_type: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+    """Owe this event to every endpoint that wants it (inside the event's transaction)."""
+    endpoints = [
+        e
+        for e in WebhookEndpoint.objects.for_tenant(tenant_id).filter(active=True)
+        if event_type in e.event_types
+    ]
+    if not endpoints:
+        return []
+    event_id = uuid.uuid4()
+    payload = {"id": str(event_id), "type": event_type, "created": timezone.now().isoformat(), "data": data}
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            tenant_id=tenant_id, endpoint=e, event_id=event_id, event_type=event_type, payload=payload
+        )
+        for e in endpoints
+    )
+    for delivery in deliveries:
+        transaction.on_commit(functools.partial(_enqueue, delivery.pk))
+    return deliveries
+
+
+def _enqueue(delivery_id: int) -> None:
+    from pricing.tasks import webhook_deliver
+
+    try:
+        webhook_deliver.delay(delivery_id)
+    except Exception:  # the sweep will find it
+        logger.exception("could not enqueue webhook delivery %s", delivery_id)
+
+
+def _claim(delivery_id: int) -> WebhookDelivery | None:
+    now = timezone.now()
+    claimed = (
+        WebhookDelivery.objects.unscoped()
+        .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+        .update(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+    )
+    if not claimed:
+        return None
+    return WebhookDelivery.objects.unscoped().select_related("endpoint").get(pk=delivery_id)
+
+
+def deliver(*, delivery_id: int) -> WebhookAttempt | None:
+    """Try one due delivery once; None if it is not due or another worker has it."""
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return None
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    endpoint = delivery.endpoint
+    request = urllib.request.Request(  # noqa: S310  (scheme checked by url_refusal)
+        endpoint.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Pricelab-Webhooks/1",
+            "Pricelab-Event-Id": str(delivery.event_id),
+            "Pricelab-Event-Type": delivery.event_type,
+            SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
+        },
+    )
+    started = time.monotonic()
+    status_code, error = None, ""
+    refusal = url_refusal(endpoint.url)  # again: the name may resolve elsewhere by now
+    if refusal:
+        error = refusal
+    else:
+        try:
+            with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+                status_code = response.status
+        except urllib.error.HTTPError as failure:
+            status_code = failure.code
+        except (urllib.error.URLError, TimeoutError, OSError) as failure:
+            error = str(getattr(failure, "reason", failure))
+    latency = int((time.monotonic() - started) * 1000)
+    ok = status_code is not None and 200 <= status_code < 300
+    if not ok and not error:
+        error = f"HTTP {status_code}"
+    return _record(delivery, ok=ok, status_code=status_code, latency_ms=latency, error=error)
+
+
+@transaction.atomic
+def _record(
+    delivery: WebhookDelivery, *, ok: bool, status_code: int | None, latency_ms: int, error: str
+) -> WebhookAttempt:
+    now = timezone.now()
+    attempt = WebhookAttempt.objects.create(
+        tenant_id=delivery.tenant_id,
+        delivery=delivery,
+        attempted_at=now,
+        succeeded=ok,
+        response_status=status_code,
+        latency_ms=latency_ms,
+        error=error[:ERROR_CHARS],
+    )
+    delivery.attempts += 1
+    if ok:
+        delivery.status = WebhookDelivery.Status.SUCCEEDED
+        delivery.delivered_at = now
+    elif delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = WebhookDelivery.Status.FAILED
+    else:
+        delivery.next_attempt_at = now + BACKOFF[delivery.attempts - 1]
+    delivery.save(update_fields=["attempts", "status", "delivered_at", "next_attempt_at"])
+    return attempt
+
+
+def redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again now (same event id), whatever its status."""
+    WebhookDelivery.objects.for_tenant(delivery.tenant_id).filter(pk=delivery.pk).update(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now()
+    )
+    transaction.on_commit(functools.partial(_enqueue, delivery.pk))
+    delivery.refresh_from_db()
+    return delivery
+
+
+def due_deliveries(limit: int = 500) -> list[int]:
+    """Deliveries whose time has come, oldest first (the sweep's work list)."""
+    return list(
+        WebhookDelivery.objects.unscoped()
+        .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
