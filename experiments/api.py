@@ -23,6 +23,12 @@ _ERRORS = {
 _CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Not allowed in the experiment's status.")}
 
 
+# The column is a 32-bit integer; no test needs two billion visitors per variant.
+MAX_SAMPLE_SIZE = 2**31 - 1
+# A results request flushes at most this many buffer batches itself (10,000 exposures).
+RESULTS_FLUSH_BATCHES = 2
+
+
 class InvalidTransition(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "invalid_transition"
@@ -71,7 +77,7 @@ class ExperimentOut(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_variants(self, experiment: Experiment) -> list[dict]:
-        variants = Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment)
+        variants = Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment, active=True)
         return VariantOut(variants, many=True, context={"currency": experiment.product.currency}).data
 
 
@@ -85,7 +91,9 @@ class ExperimentIn(serializers.Serializer):
     coverage = serializers.DecimalField(max_digits=5, decimal_places=4, required=False)
     primary_metric = serializers.ChoiceField(choices=Experiment.Metric.choices, required=False)
     end_at = serializers.DateTimeField(required=False, allow_null=True)
-    target_sample_size = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    target_sample_size = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_SAMPLE_SIZE
+    )
 
 
 class ExperimentPatch(serializers.Serializer):
@@ -96,7 +104,9 @@ class ExperimentPatch(serializers.Serializer):
     coverage = serializers.DecimalField(max_digits=5, decimal_places=4, required=False)
     primary_metric = serializers.ChoiceField(choices=Experiment.Metric.choices, required=False)
     end_at = serializers.DateTimeField(required=False, allow_null=True)
-    target_sample_size = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    target_sample_size = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_SAMPLE_SIZE
+    )
     new_phase_reason = serializers.CharField(
         required=False,
         max_length=200,
@@ -159,7 +169,8 @@ class ExperimentViewSet(
     def partial_update(self, request: Request, key: str) -> Response:
         """Change an experiment; once started, variants, coverage and seed need a new phase."""
         experiment = self.get_object()
-        data = ExperimentPatch(data=request.data, partial=True)
+        # Not partial: every field is optional already, and a variant given must be whole.
+        data = ExperimentPatch(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             experiment = services.experiment_update(
@@ -222,7 +233,8 @@ class ExperimentViewSet(
         exposed in the phase are counted in ``unattributed_conversions`` and left out.
         """
         experiment = self.get_object()
-        exposures.flush()  # include exposures still buffered from quotes a moment ago
+        # Include exposures buffered a moment ago; the beat task handles any backlog.
+        exposures.flush(max_batches=RESULTS_FLUSH_BATCHES)
         return Response(selectors.experiment_results(experiment))
 
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError
 
-from experiments.models import Experiment, Exposure
+from experiments.models import Experiment, Exposure, Variant
 
 logger = logging.getLogger(__name__)
 
@@ -96,15 +96,19 @@ def _insert(lines: list[str]) -> int:
     try:
         Exposure.objects.bulk_create(rows, ignore_conflicts=True, batch_size=FLUSH_BATCH)
     except IntegrityError:
-        # An experiment (or its tenant) deleted since the quote: drop its exposures rather
-        # than let them block every later flush.
-        alive = set(
-            Experiment.objects.unscoped()
-            .filter(pk__in={row.experiment_id for row in rows})
+        # A row whose experiment or variant is gone (its tenant deleted, say) must not block
+        # the buffer that every tenant shares: keep the rows that still fit, log the rest.
+        experiments = {row.experiment_id for row in rows}
+        alive_experiments = set(
+            Experiment.objects.unscoped().filter(pk__in=experiments).values_list("pk", flat=True)
+        )
+        alive_variants = set(
+            Variant.objects.unscoped()
+            .filter(experiment_id__in=alive_experiments)
             .values_list("pk", flat=True)
         )
-        kept = [row for row in rows if row.experiment_id in alive]
-        logger.warning("dropping %d exposures of deleted experiments", len(rows) - len(kept))
+        kept = [r for r in rows if r.experiment_id in alive_experiments and r.variant_id in alive_variants]
+        logger.warning("dropping %d exposures of deleted experiments or variants", len(rows) - len(kept))
         Exposure.objects.bulk_create(kept, ignore_conflicts=True, batch_size=FLUSH_BATCH)
     return len(rows)
 
@@ -131,9 +135,16 @@ def flush(max_batches: int = 100) -> int:
             if not lines:
                 break
             handled += _insert(lines)
+            # Trim only while the lock is ours: had it expired, another flusher may have
+            # trimmed these lines already, and trimming again would drop unread ones.
+            # Left untrimmed, they are inserted again by the next flush, harmlessly.
+            if not lock.owned():
+                break
             client.ltrim(_key(), len(lines), -1)
+            lock.reacquire()  # a fresh lease for the next batch
     finally:
-        lock.release()
+        if lock.owned():
+            lock.release()
     return handled
 
 

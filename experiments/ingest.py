@@ -22,6 +22,8 @@ MAX_EVENTS = 1000
 # Clocks differ; an event stamped a little ahead of ours is still believable.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 TYPES = ("exposure", "conversion")
+# Nothing a storefront sends about a visitor is this old; earlier is a client's bug.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 # Statuses in which an experiment still takes conversions (late purchases of a paused or
 # just-completed test are real) and exposures (only while visitors are being split).
 CONVERTING = (Experiment.Status.RUNNING, Experiment.Status.PAUSED, Experiment.Status.COMPLETED)
@@ -42,12 +44,19 @@ class _Invalid(Exception):
         self.code, self.message = code, message
 
 
+def _storable(value: str) -> bool:
+    """PostgreSQL stores neither NUL nor a lone UTF-16 surrogate (JSON lets a client send both)."""
+    return "\x00" not in value and not any("\ud800" <= ch <= "\udfff" for ch in value)
+
+
 def _text(item: dict, name: str, limit: int, required: bool) -> str | None:
     value = item.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value or len(value) > limit:
         raise _Invalid(f"invalid_{name}", f"{name} must be a non-empty string of at most {limit} characters.")
+    if not _storable(value):
+        raise _Invalid(f"invalid_{name}", f"{name} contains a NUL or an unpaired surrogate character.")
     return value
 
 
@@ -55,13 +64,20 @@ def _timestamp(item: dict, now: datetime) -> datetime:
     raw = item.get("timestamp")
     if raw is None:
         return now
-    parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    try:
+        parsed = parse_datetime(raw) if isinstance(raw, str) else None
+        if parsed is not None and timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed, UTC)
+        if parsed is not None:
+            parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # "2024-02-30", "+99:00", year 1 in a far zone
+        parsed = None
     if parsed is None:
         raise _Invalid("invalid_timestamp", "timestamp must be an ISO 8601 date and time.")
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, UTC)
     if parsed > now + FUTURE_TOLERANCE:
         raise _Invalid("invalid_timestamp", "timestamp is in the future.")
+    if parsed < EARLIEST:
+        raise _Invalid("invalid_timestamp", f"timestamp is before {EARLIEST:%Y}.")
     return parsed
 
 
@@ -70,34 +86,36 @@ def events_ingest(*, tenant_id: int, events: list[Any]) -> IngestResult:
     now = timezone.now()
     result = IngestResult()
     items = [e if isinstance(e, dict) else {} for e in events]
+
+    def refs(name: str) -> set[str]:
+        # Only strings that could be stored: a NUL would fail the lookup, and the batch.
+        return {i[name] for i in items if isinstance(i.get(name), str) and _storable(i[name])}
+
     experiments = {
         e.key: e
         for e in Experiment.objects.for_tenant(tenant_id)
-        .filter(key__in={i["experiment"] for i in items if isinstance(i.get("experiment"), str)})
+        .filter(key__in=refs("experiment"))
         .select_related("product")
     }
-    products = {
-        p.sku: p
-        for p in Product.objects.for_tenant(tenant_id).filter(
-            sku__in={i["product"] for i in items if isinstance(i.get("product"), str)}
-        )
-    }
-    by_product = {}
-    for e in (
-        Experiment.objects.for_tenant(tenant_id)
-        .filter(
-            product__in=products.values(), status__in=(Experiment.Status.RUNNING, Experiment.Status.PAUSED)
-        )
+    products = {p.sku: p for p in Product.objects.for_tenant(tenant_id).filter(sku__in=refs("product"))}
+    # A conversion named by sku belongs to the product's running experiment, if any.
+    by_product = {
+        e.product_id: e
+        for e in Experiment.objects.for_tenant(tenant_id)
+        .filter(product__in=products.values(), status=Experiment.Status.RUNNING)
         .select_related("product")
-    ):
-        by_product[e.product_id] = e
+    }
     variants: dict[int, list[Variant]] = {}
     wanted = {e.pk for e in experiments.values()} | {e.pk for e in by_product.values()}
-    for v in Variant.objects.for_tenant(tenant_id).filter(experiment_id__in=wanted).order_by("position"):
+    for v in (
+        Variant.objects.for_tenant(tenant_id)
+        .filter(experiment_id__in=wanted, active=True)
+        .order_by("position")
+    ):
         variants.setdefault(v.experiment_id, []).append(v)
 
     exposures: dict[tuple, Exposure] = {}
-    conversions: dict[str | int, Conversion] = {}
+    conversions: dict[tuple[str, str | int], Conversion] = {}
     for index, raw in enumerate(events):
         try:
             if not isinstance(raw, dict):
@@ -157,7 +175,7 @@ def events_ingest(*, tenant_id: int, events: list[Any]) -> IngestResult:
                     revenue = parse_amount(raw.get("revenue", 0), product.currency)
                 except MoneyError as error:
                     raise _Invalid("invalid_revenue", str(error)) from None
-                slot: str | int = key if key is not None else f"#{index}"
+                slot = ("key", key) if key is not None else ("index", index)
                 if slot in conversions:
                     result.duplicates += 1
                     continue

@@ -68,6 +68,9 @@ class Variant(TenantOwnedModel):
     weight = models.DecimalField(max_digits=6, decimal_places=5)
     is_control = models.BooleanField(default=False)
     position = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(
+        default=True, help_text="False once a later phase dropped it; its exposures stay."
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -106,7 +109,8 @@ class Exposure(TenantOwnedModel):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
     phase = models.PositiveIntegerField()
-    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
+    # PROTECT: a variant with exposures is retired, never deleted, so no phase loses data.
+    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="+")
     visitor_id = models.CharField(max_length=VISITOR_ID_MAX)
     exposed_at = models.DateTimeField(default=timezone.now)
 

@@ -36,14 +36,21 @@ class VariantTotals:
 def variant_totals(experiment: Experiment, phase: int) -> list[VariantTotals]:
     """Visitors, converting visitors and revenue per variant in one phase.
 
-    A conversion counts for the variant its visitor was exposed to in the phase; revenue is
-    summed per visitor first, so revenue per visitor has a per-visitor variance.
+    A conversion counts for the variant its visitor was exposed to in the phase, if it came
+    at or after the exposure; revenue is summed per visitor first, so revenue per visitor
+    has a per-visitor variance.
     """
     tenant_id = experiment.tenant_id
     money = DecimalField(max_digits=24, decimal_places=4)
     per_visitor = (
         Conversion.objects.for_tenant(tenant_id)
-        .filter(experiment=experiment, phase=phase, visitor_id=OuterRef("visitor_id"))
+        .filter(
+            experiment=experiment,
+            phase=phase,
+            visitor_id=OuterRef("visitor_id"),
+            # A purchase before the visitor saw the test price was not caused by it.
+            occurred_at__gte=OuterRef("exposed_at"),
+        )
         .values("visitor_id")
         .annotate(total=Sum("revenue"))
         .values("total")
@@ -62,7 +69,9 @@ def variant_totals(experiment: Experiment, phase: int) -> list[VariantTotals]:
     )
     by_variant = {row["variant_id"]: row for row in rows}
     totals = []
-    for variant in Variant.objects.for_tenant(tenant_id).filter(experiment=experiment).order_by("position"):
+    for variant in (
+        Variant.objects.for_tenant(tenant_id).filter(experiment=experiment, active=True).order_by("position")
+    ):
         row = by_variant.get(variant.pk, {})
         totals.append(
             VariantTotals(

@@ -84,11 +84,31 @@ def _clean_coverage(coverage: Any) -> Decimal:
     return value
 
 
-def _replace_variants(experiment: Experiment, cleaned: list[dict]) -> None:
-    Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment).delete()
-    Variant.objects.bulk_create(
-        [Variant(tenant_id=experiment.tenant_id, experiment=experiment, **spec) for spec in cleaned]
-    )
+def _set_variants(experiment: Experiment, cleaned: list[dict]) -> None:
+    """Make the experiment's active variants exactly ``cleaned``.
+
+    A draft has no exposures, so its variants are simply replaced. A started experiment
+    keeps every row: variants are updated in place by key, and dropped ones retired, so
+    earlier phases keep their exposures.
+    """
+    variants = Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment)
+    if experiment.status == Status.DRAFT:
+        variants.delete()
+        Variant.objects.bulk_create(
+            [Variant(tenant_id=experiment.tenant_id, experiment=experiment, **spec) for spec in cleaned]
+        )
+        return
+    existing = {v.key: v for v in variants}
+    for spec in cleaned:
+        variant = existing.pop(spec["key"], None)
+        if variant is None:
+            Variant.objects.create(tenant_id=experiment.tenant_id, experiment=experiment, **spec)
+            continue
+        for field, value in spec.items():
+            setattr(variant, field, value)
+        variant.active = True
+        variant.save()
+    variants.filter(pk__in=[v.pk for v in existing.values()]).update(active=False)
 
 
 def _snapshot(experiment: Experiment) -> list[dict]:
@@ -99,7 +119,7 @@ def _snapshot(experiment: Experiment) -> list[dict]:
             "weight": str(v.weight),
             "is_control": v.is_control,
         }
-        for v in Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment)
+        for v in Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment, active=True)
     ]
 
 
@@ -154,7 +174,7 @@ def experiment_create(
             )
     except IntegrityError:
         raise ValidationError({"key": f"An experiment with key {key!r} already exists."}) from None
-    _replace_variants(experiment, cleaned)
+    _set_variants(experiment, cleaned)
     return experiment
 
 
@@ -192,7 +212,7 @@ def experiment_update(
     if changes.get("seed"):
         experiment.seed = changes["seed"]
     if changes.get("variants") is not None:
-        _replace_variants(experiment, _clean_variants(experiment.product, changes["variants"]))
+        _set_variants(experiment, _clean_variants(experiment.product, changes["variants"]))
     experiment.save()
     if started and touches_assignment:
         _phase_open(experiment, reason=new_phase_reason, changed_by=changed_by)

@@ -19,7 +19,9 @@ def _flush_on_shutdown(**kwargs) -> None:
 
 
 def _reached_target(experiment: Experiment) -> bool:
-    variants = Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment).count()
+    variants = (
+        Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment, active=True).count()
+    )
     counts = list(
         Exposure.objects.for_tenant(experiment.tenant_id)
         .filter(experiment=experiment, phase=experiment.phase)

@@ -3,19 +3,20 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ErrorSerializer
 from pricing import quotes, realtime, selectors, services
+from pricing.converters import SkuConverter
 from pricing.models import PricePoint, Product
 from pricing.money import format_amount
 from tenants.mixins import TenantScopedAPIMixin
 from tenants.models import Scope
 
-SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+SKU_PATTERN = rf"^{SkuConverter.regex}$"
 _ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input."),
     401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
@@ -24,7 +25,14 @@ _ERRORS = {
 }
 
 
-def _invalid(error: DjangoValidationError) -> ValidationError:
+class ExperimentRunning(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "experiment_running"
+
+
+def _invalid(error: DjangoValidationError) -> APIException:
+    if isinstance(error, services.PriceLocked):
+        return ExperimentRunning(" ".join(error.messages))
     return ValidationError(error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages})
 
 
@@ -97,7 +105,7 @@ class ProductViewSet(
     scoped_model = Product
     serializer_class = ProductOut
     lookup_field = "sku"
-    lookup_value_converter = "str"
+    lookup_value_converter = "sku"
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def create(self, request: Request) -> Response:

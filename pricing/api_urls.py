@@ -1,7 +1,10 @@
-from django.urls import path
+from django.urls import path, register_converter
 from rest_framework.routers import SimpleRouter
 
 from pricing import api, sse, webhook_api
+from pricing.converters import SkuConverter
+
+register_converter(SkuConverter, "sku")
 
 router = SimpleRouter(use_regex_path=False)
 router.register("products", api.ProductViewSet, basename="product")

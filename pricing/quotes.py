@@ -59,7 +59,9 @@ def _load(tenant_id: int, skus: list[str]) -> dict[str, dict[str, Any]]:
     }
     variants: dict[int, list[Variant]] = {}
     for v in (
-        Variant.objects.for_tenant(tenant_id).filter(experiment__in=running.values()).order_by("position")
+        Variant.objects.for_tenant(tenant_id)
+        .filter(experiment__in=running.values(), active=True)
+        .order_by("position")
     ):
         variants.setdefault(v.experiment_id, []).append(v)
     entries = {}

@@ -14,6 +14,10 @@ from pricing.money import MoneyError, parse_amount
 from tenants.models import ApiKey, Tenant, User
 
 
+class PriceLocked(ValidationError):
+    """The product's price is under test: changing it would spoil the experiment."""
+
+
 def _amount(value: Any, currency: str, field: str = "base_price") -> Decimal:
     try:
         return parse_amount(value, currency)
@@ -93,6 +97,20 @@ def price_change(
     """Set a product's base price and record it in the history. An unchanged price records nothing."""
     new_price = _amount(price, product.currency, field="price")
     locked = Product.objects.for_tenant(product.tenant_id).select_for_update().get(pk=product.pk)
+    if source != PricePoint.Source.EXPERIMENT:
+        from experiments.models import Experiment  # experiments builds on pricing
+
+        testing = (
+            Experiment.objects.for_tenant(product.tenant_id)
+            .filter(product_id=product.pk, status__in=(Experiment.Status.RUNNING, Experiment.Status.PAUSED))
+            .values_list("key", flat=True)
+            .first()
+        )
+        if testing is not None:
+            raise PriceLocked(
+                f"Experiment {testing!r} is testing this product's price. Complete it (optionally "
+                f"rolling a variant out) before changing the price by hand."
+            )
     if locked.base_price == new_price:
         return None
     now = timezone.now()
