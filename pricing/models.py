@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from tenants.scoping import TenantOwnedModel
 
-# Wide enough for any currency's minor units (up to 3 in ISO 4217, 4 in CLDR's CLF)
+# Wide enough for any currency's minor units (up to 4 in ISO 4217, for CLF and UYW)
 # and any real price; amounts are quantized to the currency on the way in.
 PRICE_DIGITS = 16
 PRICE_DECIMALS = 4

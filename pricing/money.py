@@ -2,12 +2,12 @@
 
 from decimal import Decimal, InvalidOperation
 
-from babel.numbers import get_currency_precision, list_currencies
+from iso4217 import Currency
 
-# Codes starting with X are ISO 4217's metals, test and special codes, except these four
-# currencies in daily use.
-_X_CURRENCIES = {"XAF", "XCD", "XOF", "XPF"}
-CURRENCIES = frozenset(c for c in list_currencies() if not c.startswith("X") or c in _X_CURRENCIES)
+# ISO 4217's current codes with their minor units; metals, test and "no currency" codes
+# have none and are not prices.
+_MINOR_UNITS = {c.code: c.exponent for c in Currency if c.exponent is not None}
+CURRENCIES = frozenset(_MINOR_UNITS)
 # The largest price Pricelab stores: 12 digits before the point fits every real price.
 MAX_AMOUNT = Decimal("999999999999")
 
@@ -17,10 +17,10 @@ class MoneyError(ValueError):
 
 
 def minor_units(currency: str) -> int:
-    """Digits after the point: 2 for EUR, 0 for JPY, 3 for KWD (CLDR data)."""
-    if currency not in CURRENCIES:
-        raise MoneyError(f"{currency!r} is not an ISO 4217 currency code.")
-    return get_currency_precision(currency)
+    """Digits after the point: 2 for EUR, 0 for JPY, 3 for KWD (ISO 4217)."""
+    if currency not in _MINOR_UNITS:
+        raise MoneyError(f"{currency!r} is not a current ISO 4217 currency code.")
+    return _MINOR_UNITS[currency]
 
 
 def parse_amount(value: object, currency: str) -> Decimal:
