@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, pagination, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -20,6 +21,19 @@ class ErrorSerializer(serializers.Serializer):
     details = serializers.JSONField(
         allow_null=True, help_text="Per-field messages for validation errors, else null."
     )
+
+
+def error_responses(not_found: str | None = None, invalid: bool = True) -> dict[int, OpenApiResponse]:
+    """The error answers an operation documents in the schema, all in the one error shape."""
+    responses = {
+        401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
+        403: OpenApiResponse(ErrorSerializer, description="Suspended tenant or missing scope."),
+    }
+    if invalid:
+        responses[400] = OpenApiResponse(ErrorSerializer, description="Invalid input.")
+    if not_found:
+        responses[404] = OpenApiResponse(ErrorSerializer, description=not_found)
+    return responses
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -1,29 +1,17 @@
 from django.contrib import admin
 
 from experiments.models import Conversion, Experiment, Exposure, Phase, Variant
-from tenants.admin import UnscopedAdminMixin
+from tenants.admin import ReadOnlyInline, UnscopedAdminMixin
 
 
-class VariantInline(UnscopedAdminMixin, admin.TabularInline):
+class VariantInline(ReadOnlyInline):
     model = Variant
-    extra = 0
-    fields = ["key", "name", "price", "weight", "is_control"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    fields = ["key", "name", "price", "weight", "is_control", "active"]
 
 
-class PhaseInline(UnscopedAdminMixin, admin.TabularInline):
+class PhaseInline(ReadOnlyInline):
     model = Phase
-    extra = 0
     fields = ["number", "started_at", "ended_at", "coverage", "seed", "reason", "changed_by"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Experiment)

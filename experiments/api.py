@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer
+from config.api import ErrorSerializer, error_responses
 from experiments import exposures, ingest, selectors, services
 from experiments.models import Experiment, Variant
 from pricing.api import AmountField
@@ -14,12 +14,7 @@ from pricing.models import Product
 from pricing.money import format_amount
 from tenants.mixins import TenantScopedAPIMixin
 
-_ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input."),
-    401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
-    403: OpenApiResponse(ErrorSerializer, description="Suspended tenant or missing scope."),
-    404: OpenApiResponse(ErrorSerializer, description="No such experiment in this tenant."),
-}
+_ERRORS = error_responses(not_found="No such experiment in this tenant.")
 _CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Not allowed in the experiment's status.")}
 
 

@@ -2,19 +2,13 @@ from django.contrib import admin
 
 from pricing import webhooks
 from pricing.models import PricePoint, Product, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from tenants.admin import UnscopedAdminMixin
+from tenants.admin import ReadOnlyInline, UnscopedAdminMixin
 
 
-class PricePointInline(UnscopedAdminMixin, admin.TabularInline):
+class PricePointInline(ReadOnlyInline):
     model = PricePoint
-    extra = 0
     fields = ["valid_from", "price", "currency", "source", "changed_by", "note"]
-    readonly_fields = fields
     ordering = ["-valid_from"]
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False  # prices change through the product's price, which records history
 
 
 @admin.register(Product)
@@ -37,15 +31,9 @@ class ProductAdmin(UnscopedAdminMixin, admin.ModelAdmin):
         return False
 
 
-class WebhookAttemptInline(UnscopedAdminMixin, admin.TabularInline):
+class WebhookAttemptInline(ReadOnlyInline):
     model = WebhookAttempt
-    extra = 0
     fields = ["attempted_at", "succeeded", "response_status", "latency_ms", "error"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(WebhookEndpoint)

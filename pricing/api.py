@@ -1,6 +1,6 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer
+from config.api import ErrorSerializer, error_responses
 from pricing import quotes, realtime, selectors, services
 from pricing.converters import SkuConverter
 from pricing.models import PricePoint, Product
@@ -17,12 +17,7 @@ from tenants.mixins import TenantScopedAPIMixin
 from tenants.models import Scope
 
 SKU_PATTERN = rf"^{SkuConverter.regex}$"
-_ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input."),
-    401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
-    403: OpenApiResponse(ErrorSerializer, description="Suspended tenant or missing scope."),
-    404: OpenApiResponse(ErrorSerializer, description="No such product in this tenant."),
-}
+_ERRORS = error_responses(not_found="No such product in this tenant.")
 
 
 class ExperimentRunning(APIException):

@@ -1,24 +1,19 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import ErrorSerializer
+from config.api import error_responses
 from pricing import webhooks
 from pricing.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.mixins import TenantScopedAPIMixin
 from tenants.models import Scope
 
-_ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input."),
-    401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
-    403: OpenApiResponse(ErrorSerializer, description="Suspended tenant or missing scope."),
-    404: OpenApiResponse(ErrorSerializer, description="No such endpoint or delivery in this tenant."),
-}
+_ERRORS = error_responses(not_found="No such endpoint or delivery in this tenant.")
 
 
 class EndpointOut(serializers.ModelSerializer):

@@ -19,6 +19,19 @@ class UnscopedAdminMixin:
         return queryset.order_by(*ordering) if ordering else queryset
 
 
+class ReadOnlyInline(UnscopedAdminMixin, admin.TabularInline):
+    """A record shown beside its parent: written by services, never edited in admin."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        return list(self.fields)
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 class MembershipInline(UnscopedAdminMixin, admin.TabularInline):
     model = Membership
     extra = 0

@@ -1,21 +1,18 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer
+from config.api import ErrorSerializer, error_responses
 from tenants import services
 from tenants.mixins import TenantScopedAPIMixin
 from tenants.models import ApiKey, Scope, Tenant
 
-_ERRORS = {
-    401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
-    403: OpenApiResponse(ErrorSerializer, description="Suspended tenant or missing scope."),
-}
+_ERRORS = error_responses(invalid=False)
 
 
 class TenantOut(serializers.ModelSerializer):
