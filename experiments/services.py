@@ -194,7 +194,7 @@ def experiment_update(
     change only with ``new_phase_reason``: a new phase starts and results start afresh."""
     experiment = Experiment.objects.for_tenant(experiment.tenant_id).select_for_update().get(pk=experiment.pk)
     if experiment.status in (Status.COMPLETED, Status.ARCHIVED):
-        raise TransitionError(f"A {experiment.status} experiment cannot be changed.")
+        raise TransitionError(f"The experiment is {experiment.status}; it cannot be changed.")
     touches_assignment = any(changes.get(f) is not None for f in ASSIGNMENT_FIELDS)
     started = experiment.status in (Status.RUNNING, Status.PAUSED)
     if started and touches_assignment and not new_phase_reason:
@@ -243,7 +243,7 @@ def _phase_open(experiment: Experiment, *, reason: str, changed_by: User | None)
 def _locked(experiment: Experiment, allowed: Sequence[str], action: str) -> Experiment:
     locked = Experiment.objects.for_tenant(experiment.tenant_id).select_for_update().get(pk=experiment.pk)
     if locked.status not in allowed:
-        raise TransitionError(f"A {locked.status} experiment cannot be {action}.")
+        raise TransitionError(f"The experiment is {locked.status}; it cannot be {action}.")
     return locked
 
 
@@ -302,7 +302,7 @@ def experiment_complete(
     if winner_key is not None:
         winner = (
             Variant.objects.for_tenant(experiment.tenant_id)
-            .filter(experiment=experiment, key=winner_key)
+            .filter(experiment=experiment, key=winner_key, active=True)
             .first()
         )
         if winner is None:

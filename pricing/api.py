@@ -260,6 +260,11 @@ class RealtimeTokenView(APIView):
     )
     def post(self, request: Request) -> Response:
         """A token for ``/ws/prices/?token=...``, valid for a few minutes; mint one per page view."""
-        token = realtime.token_mint(tenant_id=request.access.tenant.pk)
+        access = request.access
+        token = realtime.token_mint(
+            tenant_id=access.tenant.pk,
+            api_key_id=access.api_key_id,
+            user_id=access.user.pk if access.user else None,
+        )
         body = {"token": token, "expires_in": realtime.TOKEN_TTL_SECONDS, "url": f"/ws/prices/?token={token}"}
         return Response(body, status=status.HTTP_201_CREATED)

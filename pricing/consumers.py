@@ -30,11 +30,12 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
         try:
             since = int(params["since"]) if "since" in params else None
         except ValueError:
-            since = None
+            since = -1  # refused below, as SSE refuses it
         if (skus and len(skus) > MAX_SKU_FILTER) or (since is not None and since < 0):
             await self.close(code=4400, reason="invalid_parameters")
             return
         self.skus = skus
+        self.api_key_id = listener.api_key_id
         self.group = live.group_name(listener.tenant.pk)
         # Join before reading the log: a change committed in between arrives both ways,
         # and the version check below drops the second copy.
@@ -61,6 +62,15 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong", "version": self.last_version})
+
+    async def access_withdrawn(self, message: dict[str, Any]) -> None:
+        if message["api_key_id"] is None or message["api_key_id"] == self.api_key_id:
+            code = (
+                realtime.CLOSE_FORBIDDEN
+                if message["reason"] == "tenant_suspended"
+                else realtime.CLOSE_UNAUTHENTICATED
+            )
+            await self.close(code=code, reason=message["reason"])
 
     async def price_changed(self, message: dict[str, Any]) -> None:
         await self._deliver(message["event"])

@@ -89,6 +89,16 @@ def price_changed(
     return change
 
 
+def access_withdrawn(tenant_id: int, *, api_key_id: int | None = None, reason: str) -> None:
+    """Close the tenant's live connections that stand on a revoked key (or all of them,
+    when the tenant itself was suspended). Called after commit."""
+    message = {"type": "access.withdrawn", "api_key_id": api_key_id, "reason": reason}
+    try:
+        async_to_sync(get_channel_layer().group_send)(group_name(tenant_id), message)
+    except Exception:
+        logger.exception("could not tell live connections of tenant %s that access ended", tenant_id)
+
+
 def changes_since(*, tenant_id: int, version: int, skus: set[str] | None = None) -> list[PriceChange]:
     """What a client that saw ``version`` missed, oldest first (at most REPLAY_LIMIT)."""
     changes = PriceChange.objects.for_tenant(tenant_id).filter(version__gt=version)

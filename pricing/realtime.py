@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from django.core import signing
 
 from tenants import apikeys
-from tenants.models import Scope, Tenant
+from tenants.models import ApiKey, Membership, Scope, Tenant
 from tenants.selectors import membership_active
 
 TOKEN_SALT = "pricelab.realtime-token"  # noqa: S105  (a namespace for signatures, not a secret)
@@ -25,8 +25,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
 
-def token_mint(*, tenant_id: int) -> str:
-    return signing.dumps({"tenant": tenant_id}, salt=TOKEN_SALT)
+def token_mint(*, tenant_id: int, api_key_id: int | None = None, user_id: int | None = None) -> str:
+    """A token naming the tenant and who minted it: it dies with that key or membership."""
+    return signing.dumps({"tenant": tenant_id, "key": api_key_id, "user": user_id}, salt=TOKEN_SALT)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Listener:
     tenant: Tenant | None = None
     close_code: int | None = None
     reason: str = ""
+    api_key_id: int | None = None  # the key the connection stands on, directly or by token
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -63,6 +65,7 @@ def authenticate(scope: dict[str, Any]) -> Listener:
         if Scope.READ not in record.scopes:
             return Listener(close_code=CLOSE_FORBIDDEN, reason="missing_scope")
         tenant = Tenant.objects.filter(pk=record.tenant_id).first()
+        key_id = record.id
     elif token is not None:
         try:
             payload = signing.loads(token, salt=TOKEN_SALT, max_age=TOKEN_TTL_SECONDS)
@@ -71,6 +74,17 @@ def authenticate(scope: dict[str, Any]) -> Listener:
         except signing.BadSignature:
             return Listener(close_code=CLOSE_UNAUTHENTICATED, reason="invalid_token")
         tenant = Tenant.objects.filter(pk=payload.get("tenant")).first()
+        key_id = payload.get("key")
+        if key_id is not None:
+            key = ApiKey.objects.unscoped().filter(pk=key_id, tenant=tenant).first()
+            if key is None or key.is_revoked:
+                return Listener(close_code=CLOSE_UNAUTHENTICATED, reason="api_key_revoked")
+        user_id = payload.get("user")
+        if (
+            user_id is not None
+            and not Membership.objects.unscoped().filter(user_id=user_id, tenant=tenant).exists()
+        ):
+            return Listener(close_code=CLOSE_FORBIDDEN, reason="no_tenant")
     else:
         user = scope.get("user")
         if user is None or not user.is_authenticated:
@@ -81,6 +95,7 @@ def authenticate(scope: dict[str, Any]) -> Listener:
         if membership is None:
             return Listener(close_code=CLOSE_FORBIDDEN, reason="no_tenant")
         tenant = membership.tenant
+        key_id = None
     if tenant is None:
         return Listener(close_code=CLOSE_UNAUTHENTICATED, reason="invalid_api_key")
     if not tenant.is_active:
@@ -88,4 +103,4 @@ def authenticate(scope: dict[str, Any]) -> Listener:
     asked = query(scope).get("tenant")
     if asked is not None and asked != tenant.slug:
         return Listener(close_code=CLOSE_FORBIDDEN, reason="wrong_tenant")
-    return Listener(tenant=tenant)
+    return Listener(tenant=tenant, api_key_id=key_id)

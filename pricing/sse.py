@@ -34,7 +34,9 @@ def _frame(event: dict[str, Any], name: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-async def _events(tenant_id: int, slug: str, since: int | None, skus: set[str] | None) -> AsyncIterator[str]:
+async def _events(
+    tenant_id: int, slug: str, since: int | None, skus: set[str] | None, api_key_id: int | None
+) -> AsyncIterator[str]:
     layer = get_channel_layer()
     channel = await layer.new_channel()
     group = live.group_name(tenant_id)
@@ -57,6 +59,9 @@ async def _events(tenant_id: int, slug: str, since: int | None, skus: set[str] |
                 yield ": keepalive\n\n"
                 continue
             message = receiving.result()
+            if message.get("type") == "access.withdrawn" and message["api_key_id"] in (None, api_key_id):
+                yield _frame({"type": "access.withdrawn", "reason": message["reason"]})
+                return  # the key was revoked or the tenant suspended: the stream ends
             receiving = asyncio.ensure_future(layer.receive(channel))
             event = message.get("event") or {}
             if event.get("version", 0) <= last:
@@ -99,7 +104,8 @@ async def price_stream(request: HttpRequest) -> HttpResponse:
             error_body("invalid_parameters", "since must be a version; at most 500 skus."), status=400
         )
     response = StreamingHttpResponse(
-        _events(listener.tenant.pk, listener.tenant.slug, since, skus), content_type="text/event-stream"
+        _events(listener.tenant.pk, listener.tenant.slug, since, skus, listener.api_key_id),
+        content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from pricing import live
 from tenants import apikeys
 from tenants.models import ApiKey, Membership, Role, Scope, Tenant, User
 
@@ -75,6 +76,7 @@ def tenant_suspend(*, tenant: Tenant) -> Tenant:
     Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.SUSPENDED)
     tenant.status = Tenant.Status.SUSPENDED
     _refresh_tenant_keys(tenant)
+    transaction.on_commit(functools.partial(live.access_withdrawn, tenant.pk, reason="tenant_suspended"))
     return tenant
 
 
@@ -127,6 +129,11 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     ApiKey.objects.for_tenant(api_key.tenant_id).filter(pk=api_key.pk, revoked_at=None).update(revoked_at=now)
     api_key.refresh_from_db(fields=["revoked_at"])
     transaction.on_commit(functools.partial(apikeys.refresh, [api_key.prefix]))
+    transaction.on_commit(
+        functools.partial(
+            live.access_withdrawn, api_key.tenant_id, api_key_id=api_key.pk, reason="api_key_revoked"
+        )
+    )
     return api_key
 
 

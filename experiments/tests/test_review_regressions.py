@@ -170,3 +170,13 @@ def test_a_quote_refuses_strings_the_database_cannot_store(api, alice, experimen
     )
     assert response.status_code == 400
     assert exposures.pending() == 0
+
+
+def test_a_variant_retired_in_an_earlier_phase_cannot_win(alice, product, experiment):
+    from django.core.exceptions import ValidationError
+
+    services.experiment_start(experiment=experiment)
+    changed = [VARIANTS[0], {"key": "other", "price": "13.00", "weight": "0.5"}]
+    services.experiment_update(experiment=experiment, variants=changed, new_phase_reason="swap")
+    with pytest.raises(ValidationError, match="No variant 'higher'"):
+        services.experiment_complete(experiment=experiment, winner_key="higher")

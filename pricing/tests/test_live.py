@@ -105,6 +105,7 @@ async def test_suspended_and_wrong_tenant_connections_are_refused(alice, charlie
     await ws.connect()
     closed = await ws.receive_output(timeout=5)
     assert (closed["code"], closed["reason"]) == (4403, "tenant_suspended")
+    await ws.disconnect()
 
 
 async def test_a_reconnect_with_a_version_gets_what_it_missed_in_order(alice, shops):
@@ -206,4 +207,35 @@ async def test_the_token_endpoint_mints_a_working_token(alice, shops):
     assert response.status_code == 201
     ws = connect(response.json()["url"])
     assert (await subscribed(ws))["tenant"] == alice.tenant.slug
+    await ws.disconnect()
+
+
+async def test_revoking_a_key_closes_its_open_connections_and_its_tokens(alice, shops):
+    _, other_secret = await sync_to_async(tenant_services.api_key_create)(
+        tenant=alice.tenant, name="other", scopes=["read"]
+    )
+    ws = connect(headers=bearer(alice))
+    await subscribed(ws)
+    bystander = connect(headers=[(b"authorization", f"Bearer {other_secret}".encode())])
+    await subscribed(bystander)
+    token = realtime.token_mint(tenant_id=alice.tenant.pk, api_key_id=alice.key.pk)
+    await sync_to_async(tenant_services.api_key_revoke)(api_key=alice.key)
+    closed = await ws.receive_output(timeout=5)
+    assert (closed["type"], closed["code"], closed["reason"]) == ("websocket.close", 4401, "api_key_revoked")
+    await ws.disconnect()
+    assert await bystander.receive_nothing(timeout=0.3)  # another key's connection stays
+    await bystander.disconnect()
+    late = connect(f"/ws/prices/?token={token}")
+    await late.connect()
+    closed = await late.receive_output(timeout=5)
+    assert (closed["code"], closed["reason"]) == (4401, "api_key_revoked")
+    await late.disconnect()
+
+
+async def test_suspending_a_tenant_closes_every_connection(alice, shops):
+    ws = connect(headers=bearer(alice))
+    await subscribed(ws)
+    await sync_to_async(tenant_services.tenant_suspend)(tenant=alice.tenant)
+    closed = await ws.receive_output(timeout=5)
+    assert (closed["code"], closed["reason"]) == (4403, "tenant_suspended")
     await ws.disconnect()
