@@ -40,7 +40,8 @@ seed: install
 
 # The whole product in one ASGI process on the embedded defaults (SQLite, in-process
 # cache, channel layer and eager tasks), or on PostgreSQL and Redis when DATABASE_URL and
-# REDIS_URL are set, in which case a Celery worker with beat runs beside it.
+# REDIS_URL are set, in which case a Celery worker with beat runs beside it (else a small
+# in-process scheduler does beat's periodic jobs).
 run: export DEBUG ?= true
 run: migrate seed serve
 
@@ -48,6 +49,8 @@ serve: install
 	@trap 'kill 0' EXIT; \
 	if [ -n "$$REDIS_URL" ]; then \
 		$(BIN)/celery -A config worker --beat --concurrency 1 --loglevel INFO & \
+	else \
+		$(MANAGE) run_scheduler & \
 	fi; \
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
 

@@ -13,6 +13,18 @@ from rest_framework.views import exception_handler as drf_exception_handler
 _RENAMED_CODES = {"invalid": "validation_error", "error": "error"}
 
 
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know: a PATCH must not answer 200 and ignore a change."""
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["This field cannot be changed here."] for name in sorted(unknown)}
+            )
+        return attrs
+
+
 class ErrorSerializer(serializers.Serializer):
     """Every API error, whatever its status."""
 

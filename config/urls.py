@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("tenants.urls")),
 ]
 
+handler400 = "config.views.bad_request"
 handler403 = "config.views.permission_denied"
 handler404 = "config.views.not_found"
 handler500 = "config.views.server_error"

@@ -25,6 +25,15 @@ def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     return JsonResponse(error_body("not_found", message), status=404)
 
 
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's own refusals (a body over the size limit, a host not allowed)."""
+    if _wants_json(request):
+        return JsonResponse(
+            error_body("bad_request", "The request was refused: too large or malformed."), status=400
+        )
+    return HttpResponse(loader.get_template("400.html").render(), status=400)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         body = error_body("server_error", "Something went wrong on our side. It has been logged.")

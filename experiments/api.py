@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer, error_responses
+from config.api import ErrorSerializer, StrictSerializer, error_responses
 from experiments import exposures, ingest, selectors, services
 from experiments.models import Experiment, Variant
 from pricing.api import AmountField
@@ -91,7 +91,7 @@ class ExperimentIn(serializers.Serializer):
     )
 
 
-class ExperimentPatch(serializers.Serializer):
+class ExperimentPatch(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
     hypothesis = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     variants = VariantIn(many=True, required=False)
@@ -235,7 +235,7 @@ class ExperimentViewSet(
 
 class EventsIn(serializers.Serializer):
     events = serializers.ListField(
-        child=serializers.JSONField(),
+        child=serializers.JSONField(allow_null=True),  # a null item is rejected alone
         max_length=ingest.MAX_EVENTS,
         help_text=(
             "Up to 1,000 items: {type: exposure|conversion, visitor_id, experiment (key) or "

@@ -324,6 +324,7 @@ def experiment_complete(
             changed_by=changed_by,
             api_key_id=api_key_id,
             note=f"winner {winner.key} of {experiment.key}",
+            experiment=experiment.key,
         )
     if was_running and rolled_out is None:
         # Visitors go back from variant prices to the (unchanged) base price.

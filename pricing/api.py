@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer, error_responses
+from config.api import ErrorSerializer, StrictSerializer, error_responses
 from pricing import quotes, realtime, selectors, services
 from pricing.converters import SkuConverter
 from pricing.models import PricePoint, Product
@@ -63,7 +63,7 @@ class ProductIn(serializers.Serializer):
     active = serializers.BooleanField(default=True)
 
 
-class ProductPatch(serializers.Serializer):
+class ProductPatch(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
     active = serializers.BooleanField(required=False)
     base_price = AmountField(required=False, help_text="A new price: recorded in the history (source api).")

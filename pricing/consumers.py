@@ -9,6 +9,14 @@ from pricing import live, realtime
 MAX_SKU_FILTER = 500
 
 
+class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
+    """Any other WebSocket path: a clear close code instead of a server error."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=4404, reason="not_found")
+
+
 class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
     """``/ws/prices/``: the tenant's price changes, live.
 

@@ -38,7 +38,12 @@ def event_of(change: PriceChange) -> dict[str, Any]:
     return {
         "type": "price.changed",
         "sku": change.sku,
-        "price": format_amount(change.price, change.currency),
+        # An off-sale product has no price to show.
+        "price": (
+            None
+            if change.source == PriceChange.Source.DEACTIVATED
+            else format_amount(change.price, change.currency)
+        ),
         "currency": change.currency,
         "previous_price": (
             format_amount(change.previous_price, change.currency)

@@ -30,7 +30,9 @@ def parse_amount(value: object, currency: str) -> Decimal:
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise MoneyError(f"{value!r} is not a number.") from None
-    if not amount.is_finite() or amount < 0:
+    if not amount.is_finite():
+        raise MoneyError(f"{value!r} is not a number.")
+    if amount < 0:
         raise MoneyError("A price must be zero or more.")
     if amount > MAX_AMOUNT:
         raise MoneyError(f"A price must be at most {MAX_AMOUNT}.")

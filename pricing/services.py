@@ -93,6 +93,7 @@ def price_change(
     changed_by: User | None = None,
     api_key_id: int | None = None,
     note: str = "",
+    experiment: str = "",
 ) -> PricePoint | None:
     """Set a product's base price and record it in the history. An unchanged price records nothing."""
     new_price = _amount(price, product.currency, field="price")
@@ -130,6 +131,8 @@ def price_change(
         api_key=ApiKey(pk=api_key_id) if api_key_id else None,
         note=note,
     )
-    live.price_changed(product=product, price=new_price, previous_price=previous, source=source)
+    live.price_changed(
+        product=product, price=new_price, previous_price=previous, source=source, experiment=experiment
+    )
     transaction.on_commit(functools.partial(config.bump, product.tenant_id))
     return point

@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import error_responses
+from config.api import StrictSerializer, error_responses
 from pricing import webhooks
 from pricing.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.mixins import TenantScopedAPIMixin
@@ -37,7 +37,7 @@ class EndpointIn(serializers.Serializer):
     )
 
 
-class EndpointPatch(serializers.Serializer):
+class EndpointPatch(StrictSerializer):
     description = serializers.CharField(max_length=200, required=False)
     active = serializers.BooleanField(required=False)
 

@@ -112,7 +112,8 @@ def event_enqueue(*, tenant_id: int, event_type: str, data: dict[str, Any]) -> l
     if not endpoints:
         return []
     event_id = uuid.uuid4()
-    payload = {"id": str(event_id), "type": event_type, "created": timezone.now().isoformat(), "data": data}
+    created = timezone.now().isoformat().replace("+00:00", "Z")
+    payload = {"id": str(event_id), "type": event_type, "created": created, "data": data}
     deliveries = WebhookDelivery.objects.bulk_create(
         WebhookDelivery(
             tenant_id=tenant_id, endpoint=e, event_id=event_id, event_type=event_type, payload=payload
@@ -127,6 +128,10 @@ def event_enqueue(*, tenant_id: int, event_type: str, data: dict[str, Any]) -> l
 def _enqueue(delivery_id: int) -> None:
     from pricing.tasks import webhook_deliver
 
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        # Embedded mode: an eager task would POST inside the request that changed the
+        # price. The scheduler's sweep delivers within seconds instead.
+        return
     try:
         webhook_deliver.delay(delivery_id)
     except Exception:  # the sweep will find it

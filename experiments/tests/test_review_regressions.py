@@ -180,3 +180,34 @@ def test_a_variant_retired_in_an_earlier_phase_cannot_win(alice, product, experi
     services.experiment_update(experiment=experiment, variants=changed, new_phase_reason="swap")
     with pytest.raises(ValidationError, match="No variant 'higher'"):
         services.experiment_complete(experiment=experiment, winner_key="higher")
+
+
+def test_a_null_event_is_rejected_alone(api, alice, experiment):
+    services.experiment_start(experiment=experiment)
+    good = {"type": "conversion", "visitor_id": "v", "experiment": "tea-price"}
+    body = api.post("/api/v1/events/", {"events": [None, good]}, **alice.auth).json()
+    assert (body["accepted"], body["rejected"], body["errors"][0]["index"]) == (1, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("url", "change"),
+    [
+        ("/api/v1/products/tea/", {"currency": "USD"}),
+        ("/api/v1/products/tea/", {"sku": "other"}),
+        ("/api/v1/experiments/tea-price/", {"product": "other"}),
+    ],
+)
+def test_a_patch_of_a_field_that_cannot_change_is_400_not_ignored(api, alice, experiment, url, change):
+    response = api.patch(url, change, **alice.auth)
+    assert response.status_code == 400
+    assert list(change) == list(response.json()["details"])
+
+
+def test_an_oversized_api_body_gets_the_json_error_shape(api, alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.generic(
+        "POST", "/api/v1/events/", '{"events": [' + ",".join(["{}"] * 600) + "]}",
+        content_type="application/json", **alice.auth,
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["code"] in ("bad_request", "parse_error")

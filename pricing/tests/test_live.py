@@ -239,3 +239,11 @@ async def test_suspending_a_tenant_closes_every_connection(alice, shops):
     closed = await ws.receive_output(timeout=5)
     assert (closed["code"], closed["reason"]) == (4403, "tenant_suspended")
     await ws.disconnect()
+
+
+async def test_an_unknown_websocket_path_closes_with_4404(db):
+    ws = connect("/ws/nope/", [(b"origin", b"http://localhost")])
+    await ws.connect()
+    closed = await ws.receive_output(timeout=5)
+    assert (closed["code"], closed["reason"]) == (4404, "not_found")
+    await ws.disconnect()
