@@ -4,12 +4,22 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import beat_init, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("pricelab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_insecure_start(**kwargs: object) -> None:
+    from config.startup import refuse_insecure_start
+
+    refuse_insecure_start()
+
 
 app.conf.beat_schedule = {
     # Quotes buffer exposures; results should reflect them within seconds.

@@ -8,8 +8,6 @@ Every variable read here is listed, with its default, in the README.
 
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
 from config.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -18,15 +16,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env.bool("DEBUG", default=False)
 
-# The default key exists only so that a newcomer's `make run` (DEBUG on) starts without
-# setup; a process with DEBUG off refuses to run on it.
+# The default key exists only so that a newcomer's `make run` (DEBUG on) and tools such
+# as makemigrations work without setup. With DEBUG off, the servers and Celery refuse to
+# start on it (config/startup.py), and `check --deploy` reports it.
 INSECURE_DEFAULT_SECRET_KEY = "pricelab-insecure-development-key-do-not-deploy"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
-if not DEBUG and SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) to a long random "
-        "value, or set DEBUG=true for local development."
-    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

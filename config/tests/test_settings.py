@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = (
     "import django, json; django.setup(); from django.conf import settings as s; "
@@ -55,10 +57,37 @@ def test_postgres_and_redis_from_urls():
     assert seen["debug"] is False
 
 
-def test_debug_off_refuses_the_default_secret_key():
-    result = start()
+@pytest.mark.parametrize("entry_point", ["config.wsgi", "config.asgi"])
+def test_the_servers_refuse_to_start_on_the_default_secret_key(entry_point):
+    clean = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARS}
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", f"import {entry_point}"], cwd=ROOT, env=clean, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_celery_refuses_to_start_on_the_default_secret_key(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.celery import _refuse_insecure_start
+
+    settings.DEBUG = False
+    settings.SECRET_KEY = settings.INSECURE_DEFAULT_SECRET_KEY
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY is not set"):
+        _refuse_insecure_start()
+
+
+def test_tools_work_without_setup_and_the_deploy_check_reports_the_key():
+    clean = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARS}
+    tool = [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"]
+    assert subprocess.run(tool, cwd=ROOT, env=clean, capture_output=True, timeout=60).returncode == 0  # noqa: S603
+    deploy = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert deploy.returncode != 0 and "pricelab.E001" in deploy.stderr
 
 
 def test_a_malformed_boolean_stops_start_up():
