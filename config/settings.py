@@ -142,6 +142,14 @@ CELERY_TIMEZONE = "UTC"
 # (for a deployment whose receivers really live on a private network).
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 
+# --- Billing ---------------------------------------------------------------------------
+
+# Stripe Price ids of the paid plans (test-mode ids in development; never live keys in the repo).
+STRIPE_PRICE_IDS = {
+    "starter": env.str("STRIPE_PRICE_STARTER", default=""),
+    "pro": env.str("STRIPE_PRICE_PRO", default=""),
+}
+
 # --- Auth ---------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "tenants.User"

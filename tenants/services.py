@@ -54,6 +54,9 @@ def tenant_create(*, name: str, owner: User) -> Tenant:
         raise ValidationError({"name": "A tenant needs a name."})
     tenant = Tenant.objects.create(name=name, slug=_unique_slug(name))
     Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+    from billing.services import account_ensure  # billing builds on tenants
+
+    account_ensure(tenant=tenant)
     return tenant
 
 
