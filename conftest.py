@@ -18,10 +18,20 @@ def _isolated_cache(settings):
     caches["default"]["KEY_PREFIX"] = prefix
     settings.CACHES = caches
     settings.EXPOSURE_BUFFER_KEY = f"{prefix}:exposures"
+    settings.USAGE_KEY_PREFIX = f"{prefix}:usage"
+    _empty_process_buffers()
+    yield
+    # What a test left in the embedded buffers belongs to rows its transaction rolled back.
+    _empty_process_buffers()
+
+
+def _empty_process_buffers() -> None:
+    from billing import metering
     from experiments import exposures
 
-    exposures._local.clear()  # the embedded buffer is per process: start each test empty
-    exposures._local_oldest = None
+    for buffer in (metering, exposures):
+        buffer._local.clear()
+        buffer._local_oldest = None
 
 
 @pytest.fixture(autouse=True)

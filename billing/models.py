@@ -64,3 +64,20 @@ class BillingAccount(TenantOwnedModel):
     def clean(self) -> None:
         if self.has_override and not self.override_reason.strip():
             raise ValidationError({"override_reason": "Say why this tenant's limits differ from its plan."})
+
+
+class UsageDaily(TenantOwnedModel):
+    """Metered units of one tenant, type and day (UTC), as flushed from the counters."""
+
+    class Kind(models.TextChoices):
+        QUOTE = "quote", "Quote requests"
+        EVENT = "event", "Accepted events"
+
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    units = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "day", "kind"], name="usage_tenant_day_kind_unique"),
+        ]

@@ -1,8 +1,12 @@
 """Reads about plans and limits."""
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
-from billing.models import BillingAccount
+from django.db.models import Sum
+
+from billing import metering
+from billing.models import BillingAccount, UsageDaily
 from tenants.models import Tenant
 
 
@@ -34,3 +38,34 @@ def limits_effective(*, tenant: Tenant) -> Limits:
         overage=plan.overage,
         overridden=account.has_override,
     )
+
+
+@dataclass(frozen=True)
+class Usage:
+    period_start: date
+    period_end: date  # exclusive
+    by_kind: dict[str, int]
+    limits: Limits
+
+    @property
+    def used(self) -> int:
+        return sum(self.by_kind.values())
+
+
+def usage_this_period(*, tenant: Tenant) -> Usage:
+    """This calendar month's (UTC) metered units by kind, flushed and not yet flushed."""
+    today = datetime.now(UTC).date()
+    start = today.replace(day=1)
+    end = (start + timedelta(days=32)).replace(day=1)
+    rows = (
+        UsageDaily.objects.for_tenant(tenant)
+        .filter(day__gte=start, day__lt=end)
+        .values("kind")
+        .annotate(total=Sum("units"))
+    )
+    by_kind = {kind.value: 0 for kind in UsageDaily.Kind}
+    for row in rows:
+        by_kind[row["kind"]] += row["total"]
+    for kind, units in metering.pending(tenant_id=tenant.pk, day=today.isoformat()).items():
+        by_kind[kind] = by_kind.get(kind, 0) + units
+    return Usage(period_start=start, period_end=end, by_kind=by_kind, limits=limits_effective(tenant=tenant))

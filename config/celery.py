@@ -24,6 +24,8 @@ def _refuse_insecure_start(**kwargs: object) -> None:
 app.conf.beat_schedule = {
     # Quotes buffer exposures; results should reflect them within seconds.
     "flush-exposures": {"task": "experiments.tasks.exposures_flush", "schedule": 2.0},
+    # Metered usage from the Redis counters into the database.
+    "flush-usage": {"task": "billing.tasks.usage_flush", "schedule": 60.0},
     # Webhook deliveries whose retry is due, and any whose first enqueue was lost.
     "sweep-webhooks": {"task": "pricing.tasks.webhooks_sweep", "schedule": 60.0},
     "pause-finished-experiments": {

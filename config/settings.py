@@ -144,6 +144,9 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=Fals
 
 # --- Billing ---------------------------------------------------------------------------
 
+# Where metered usage is counted in Redis until it is flushed into the database.
+USAGE_KEY_PREFIX = "pricelab:usage"
+
 # Stripe Price ids of the paid plans (test-mode ids in development; never live keys in the repo).
 STRIPE_PRICE_IDS = {
     "starter": env.str("STRIPE_PRICE_STARTER", default=""),

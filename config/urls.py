@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("pricing.api_urls")),
     path("api/v1/", include("experiments.api_urls")),
+    path("api/v1/", include("billing.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/(?P<path>.*)$", views.api_not_found),

@@ -6,6 +6,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing import metering
+from billing.models import UsageDaily
 from config.api import ErrorSerializer, StrictSerializer, error_responses
 from experiments import exposures, ingest, selectors, services
 from experiments.models import Experiment, Variant
@@ -268,6 +270,7 @@ class EventsView(APIView):
         result = ingest.events_ingest(
             tenant_id=request.access.tenant.pk, events=data.validated_data["events"]
         )
+        metering.record(tenant_id=request.access.tenant.pk, kind=UsageDaily.Kind.EVENT, units=result.accepted)
         return Response(
             {
                 "accepted": result.accepted,

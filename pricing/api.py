@@ -8,6 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing import metering
+from billing.models import UsageDaily
 from config.api import ErrorSerializer, StrictSerializer, error_responses
 from pricing import quotes, realtime, selectors, services
 from pricing.converters import SkuConverter
@@ -225,6 +227,7 @@ class QuoteView(APIView):
             skus=v["products"],
             track=v["track"],
         )
+        metering.record(tenant_id=request.access.tenant.pk, kind=UsageDaily.Kind.QUOTE)
         return Response(_quote_body(v["visitor_id"], items))
 
     @extend_schema(
@@ -241,6 +244,7 @@ class QuoteView(APIView):
             skus=[v["product"]],
             track=v["track"],
         )
+        metering.record(tenant_id=request.access.tenant.pk, kind=UsageDaily.Kind.QUOTE)
         return Response(_quote_body(v["visitor_id"], items))
 
 

@@ -12,6 +12,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from billing.tasks import usage_flush
 from experiments.tasks import experiments_pause_finished
 from pricing.tasks import webhooks_sweep
 from tenants.tasks import sessions_clear_expired
@@ -21,6 +22,7 @@ from tenants.tasks import sessions_clear_expired
 SCHEDULE = [
     (5, webhooks_sweep),
     (60, experiments_pause_finished),
+    (60, usage_flush),
     (24 * 3600, sessions_clear_expired),
 ]
 
