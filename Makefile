@@ -57,8 +57,6 @@ serve: install
 test: install
 	$(BIN)/pytest
 
-# Management commands need settings; these are development commands, so DEBUG is on.
-lint: export DEBUG ?= true
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from django.db.models import Sum
 
 from billing import metering
-from billing.models import BillingAccount, UsageDaily
+from billing.models import BillingAccount, Plan, UsageDaily
+from billing.services import DEFAULT_PLAN
 from tenants.models import Tenant
 
 
@@ -25,9 +26,10 @@ def limits_effective(*, tenant: Tenant) -> Limits:
     """The tenant's limits: its plan's, with staff overrides taking precedence."""
     account = BillingAccount.objects.for_tenant(tenant).select_related("plan").first()
     if account is None:
-        from billing.services import account_ensure
-
-        account = account_ensure(tenant=tenant)
+        # Every tenant gets an account when created (and by migration before that); a
+        # tenant without one is read as on the default plan, without writing here.
+        plan = Plan.objects.get(code=DEFAULT_PLAN)
+        return Limits(plan.code, plan.monthly_units, plan.requests_per_minute, plan.overage, overridden=False)
     plan = account.plan
     units = account.monthly_units_override
     rpm = account.requests_per_minute_override

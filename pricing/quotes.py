@@ -100,7 +100,7 @@ def quote(*, tenant_id: int, visitor_id: str, skus: list[str], track: bool = Tru
     items, lines = [], []
     for sku in skus:
         entry = entries[sku]
-        if entry is _UNKNOWN or entry.get("unknown"):
+        if entry.get("unknown"):
             items.append(QuoteItem(sku=sku, error="unknown_product"))
             continue
         experiment = entry["experiment"]

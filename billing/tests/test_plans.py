@@ -69,3 +69,10 @@ def test_staff_edit_plans_in_admin(client):
 def test_customers_cannot_reach_billing_admin(client, alice):
     client.force_login(alice.user)
     assert client.get(reverse("admin:billing_plan_changelist")).status_code == 302
+
+
+def test_a_tenant_without_an_account_reads_as_free_without_a_write(alice):
+    assert not BillingAccount.objects.for_tenant(alice.tenant).exists()  # made by a factory
+    limits = limits_effective(tenant=alice.tenant)
+    assert (limits.plan, limits.monthly_units) == ("free", 1000)
+    assert not BillingAccount.objects.for_tenant(alice.tenant).exists()
