@@ -152,6 +152,16 @@ STRIPE_PRICE_IDS = {
     "starter": env.str("STRIPE_PRICE_STARTER", default=""),
     "pro": env.str("STRIPE_PRICE_PRO", default=""),
 }
+# Test-mode secret key (sk_test_...) and webhook signing secret (whsec_...). Without a key,
+# checkout and the portal answer "billing is not configured" and the sync does nothing.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Where stripe-python sends requests: Stripe itself unless a test or a local mock says otherwise.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# The Billing Meter (event_name) that Pro overage units are reported to.
+STRIPE_METER_EVENT_NAME = env.str("STRIPE_METER_EVENT_NAME", default="pricelab_units")
+# A past_due subscription keeps its paid tier this many days, then the tenant drops to Free.
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
 
 # --- Auth ---------------------------------------------------------------------------
 
