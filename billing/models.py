@@ -117,7 +117,7 @@ class Subscription(TenantOwnedModel):
     stripe_price_id = models.CharField(max_length=64, blank=True)
     plan = models.ForeignKey(
         Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="subscriptions",
-        help_text="The plan whose Stripe Price the subscription bills; empty if the price is not one of ours.",
+        help_text="The plan whose Stripe Price it bills; empty if the price is not one of ours.",
     )  # fmt: skip
     status = models.CharField(max_length=24, choices=Status.choices)
     quantity = models.PositiveIntegerField(default=1)
@@ -208,7 +208,9 @@ class MeterReport(TenantOwnedModel):
 
     period_start = models.DateField()
     units = models.BigIntegerField()
-    covers_through = models.BigIntegerField(help_text="Overage units reported this period, this one included.")
+    covers_through = models.BigIntegerField(
+        help_text="Overage units reported this period, this one included."
+    )
     identifier = models.CharField(max_length=100, unique=True)
     stripe_customer_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
@@ -239,4 +241,22 @@ class Notice(TenantOwnedModel):
         ordering = ["-sent_at"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "kind", "ref"], name="notice_once"),
+        ]
+
+
+class UsageMonthly(TenantOwnedModel):
+    """Units of one tenant, type and calendar month (UTC), rebuilt from ``UsageDaily`` by the
+    daily rollup (a recount, never an increment, so running it twice changes nothing)."""
+
+    month = models.DateField(help_text="First day of the month.")
+    kind = models.CharField(max_length=16, choices=UsageDaily.Kind.choices)
+    units = models.BigIntegerField(default=0)
+    rolled_up_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "usage by month"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "month", "kind"], name="usage_tenant_month_kind_unique"
+            ),
         ]

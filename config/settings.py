@@ -144,6 +144,9 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=Fals
 
 # --- Billing ---------------------------------------------------------------------------
 
+# The address people reach the web UI at: links in emails and Stripe's return URLs use it.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
+
 # Where metered usage is counted in Redis until it is flushed into the database.
 USAGE_KEY_PREFIX = "pricelab:usage"
 
