@@ -1,5 +1,6 @@
 """Fixtures shared by every app's tests."""
 
+import importlib
 import uuid
 
 import pytest
@@ -32,6 +33,7 @@ def _empty_process_buffers() -> None:
     for buffer in (metering, exposures):
         buffer._local.clear()
         buffer._local_oldest = None
+    metering._local_month.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +88,19 @@ def alice(db) -> Party:
 def charlie(db) -> Party:
     """The outsider: another tenant, who must never see or touch Alice's rows."""
     return Party()
+
+
+@pytest.fixture(autouse=True)
+def _plans_seeded(request):
+    """A transactional test's flush also empties the plans the migrations seeded: put them back,
+    since every tenant's limits come from them."""
+    marker = request.node.get_closest_marker("django_db")
+    by_marker = marker is not None and marker.kwargs.get("transaction", False)
+    if not by_marker and not {"transactional_db", "live_server"} & set(request.fixturenames):
+        return
+    request.getfixturevalue("transactional_db")
+    from billing.models import Plan
+
+    seed = importlib.import_module("billing.migrations.0002_seed_plans")
+    for plan in seed.PLANS:
+        Plan.objects.update_or_create(code=plan["code"], defaults=plan)

@@ -6,6 +6,11 @@ each counter's value into ``UsageDaily`` with GETDEL, so a count is consumed exa
 once (never twice), and a process dying loses nothing that Redis holds. In the embedded
 mode the counters live in the process and are flushed once they are a few seconds old
 and at exit.
+
+Quotas need the month's total on every request, so the same round trip also adds to a
+per-tenant month counter and returns it. That counter only decides enforcement; billing
+reads ``UsageDaily``. If it is ever behind the database (Redis lost its data, or the month
+began before this counter existed), ``flush`` tops it up.
 """
 
 import atexit
@@ -13,12 +18,12 @@ import logging
 import threading
 import time
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 
 from billing.models import UsageDaily
 
@@ -29,6 +34,9 @@ LOCAL_MAX_AGE_SECONDS = 2.0
 _local: Counter[tuple[int, str, str]] = Counter()
 _local_lock = threading.Lock()
 _local_oldest: float | None = None
+_local_month: Counter[tuple[int, str]] = Counter()
+# A month counter outlives its month by a few days, for reads around midnight UTC.
+MONTH_KEY_TTL_SECONDS = 35 * 24 * 3600
 
 
 def _redis():
@@ -45,27 +53,75 @@ def _today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
-def record(*, tenant_id: int, kind: str, units: int = 1) -> None:
-    """Count units for a tenant today."""
+def _month_key(tenant_id: int, month: str) -> str:
+    return f"{_prefix()}:month:{tenant_id}:{month}"
+
+
+def record(*, tenant_id: int, kind: str, units: int = 1) -> int:
+    """Count units for a tenant today. Returns the tenant's units this month, these included."""
     global _local_oldest
-    if units <= 0:
-        return
     client = _redis()
     day = _today()
+    if units <= 0:
+        return month_total(tenant_id=tenant_id)
     if client is not None:
         key = f"{_prefix()}:{tenant_id}:{kind}:{day}"
-        pipe = client.pipeline(transaction=False)
+        month_key = _month_key(tenant_id, day[:7])
+        pipe = client.pipeline(transaction=True)  # the day and month counters move together
         pipe.incrby(key, units)
         pipe.sadd(f"{_prefix()}:{KEY_SET}", key)
-        pipe.execute()
-        return
+        pipe.incrby(month_key, units)
+        pipe.expire(month_key, MONTH_KEY_TTL_SECONDS)
+        return int(pipe.execute()[2])
     with _local_lock:
         if _local_oldest is None:
             _local_oldest = time.monotonic()
         _local[(tenant_id, kind, day)] += units
         due = time.monotonic() - _local_oldest >= LOCAL_MAX_AGE_SECONDS
+    total = _local_month_add(tenant_id, day[:7], units)
     if due:
         flush()
+    return total
+
+
+def month_total(*, tenant_id: int) -> int:
+    """The tenant's units this month as the quota sees them (one read, no query when warm)."""
+    month = _today()[:7]
+    client = _redis()
+    if client is not None:
+        value = client.get(_month_key(tenant_id, month))
+        return int(value) if value is not None else 0
+    return _local_month_add(tenant_id, month, 0)
+
+
+def _month_start(month: str) -> date:
+    return date.fromisoformat(f"{month}-01")
+
+
+def _stored_this_month(tenant_id: int, month: str) -> int:
+    start = _month_start(month)
+    end = (start + timedelta(days=32)).replace(day=1)
+    total = (
+        UsageDaily.objects.for_tenant(tenant_id)
+        .filter(day__gte=start, day__lt=end)
+        .aggregate(total=Sum("units"))["total"]
+    )
+    return total or 0
+
+
+def _local_month_add(tenant_id: int, month: str, units: int) -> int:
+    """The embedded mode's month counter, seeded from the database on first use."""
+    with _local_lock:
+        known = (tenant_id, month) in _local_month
+    if not known:
+        stored = _stored_this_month(tenant_id, month)
+        with _local_lock:
+            if (tenant_id, month) not in _local_month:
+                pending_now = sum(n for (t, _, d), n in _local.items() if t == tenant_id and d[:7] == month)
+                _local_month[(tenant_id, month)] = stored + pending_now - units
+    with _local_lock:
+        _local_month[(tenant_id, month)] += units
+        return _local_month[(tenant_id, month)]
 
 
 def _add(counts: dict[tuple[int, str, str], int]) -> None:
@@ -114,7 +170,28 @@ def flush() -> int:
             pipe.sadd(f"{_prefix()}:{KEY_SET}", key)
         pipe.execute()
         raise
+    _month_counters_top_up(client, {tenant_id for tenant_id, _, day in counts if day[:7] == today[:7]})
     return sum(counts.values())
+
+
+def _month_counters_top_up(client, tenant_ids: set[int]) -> None:
+    """Raise a month counter that is behind what the database and the day counters hold.
+
+    Counters only ever fall behind (Redis lost its data, or a month's first units predate
+    the counter); they are never lowered, so a race with requests can only leave them
+    a little high, which is the safe side for a quota.
+    """
+    month = _today()[:7]
+    for tenant_id in tenant_ids:
+        expected = _stored_this_month(tenant_id, month) + sum(
+            pending(tenant_id=tenant_id, day=_today()).values()
+        )
+        current = int(client.get(_month_key(tenant_id, month)) or 0)
+        if current < expected:
+            pipe = client.pipeline(transaction=True)
+            pipe.incrby(_month_key(tenant_id, month), expected - current)
+            pipe.expire(_month_key(tenant_id, month), MONTH_KEY_TTL_SECONDS)
+            pipe.execute()
 
 
 def pending(*, tenant_id: int, day: str) -> dict[str, int]:

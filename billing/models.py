@@ -5,6 +5,9 @@ from django.utils import timezone
 
 from tenants.scoping import TenantOwnedModel
 
+# Where every tenant starts, and where it returns when a subscription ends.
+DEFAULT_PLAN = "free"
+
 
 class Plan(models.Model):
     """A price tier, as data: staff edit limits and prices without a release."""

@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.db.models import Sum
 
 from billing import metering
-from billing.models import BillingAccount, Plan, UsageDaily
-from billing.services import DEFAULT_PLAN
+from billing.models import DEFAULT_PLAN, BillingAccount, Plan, UsageDaily
 from tenants.models import Tenant
 
 
@@ -71,3 +70,10 @@ def usage_this_period(*, tenant: Tenant) -> Usage:
     for kind, units in metering.pending(tenant_id=tenant.pk, day=today.isoformat()).items():
         by_kind[kind] = by_kind.get(kind, 0) + units
     return Usage(period_start=start, period_end=end, by_kind=by_kind, limits=limits_effective(tenant=tenant))
+
+
+def limits_changed(*tenant_ids: int) -> None:
+    """Replace these tenants' cached limits after commit (see billing.limits)."""
+    from billing.limits import limits_changed as changed
+
+    changed(*tenant_ids)

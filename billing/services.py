@@ -1,11 +1,16 @@
 """Writes for billing accounts."""
 
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
 
-from billing.models import BillingAccount, Plan
+from billing import limits, metering, notices, quotas, selectors
+from billing.models import DEFAULT_PLAN, BillingAccount, Invoice, Notice, Plan, UsageDaily, UsageMonthly
 from tenants.models import Tenant
-
-DEFAULT_PLAN = "free"
 
 
 def account_ensure(*, tenant: Tenant) -> BillingAccount:
@@ -18,3 +23,151 @@ def account_ensure(*, tenant: Tenant) -> BillingAccount:
             tenant=tenant, defaults={"plan": Plan.objects.get(code=DEFAULT_PLAN)}
         )
     return account
+
+
+@transaction.atomic
+def account_plan_set(*, tenant: Tenant, plan_code: str) -> BillingAccount:
+    """Put a tenant on a plan by staff decision (the demo, an Enterprise deal); limits apply at once."""
+    account = account_ensure(tenant=tenant)
+    account.plan = Plan.objects.get(code=plan_code)
+    account.save(update_fields=["plan"])
+    limits.limits_changed(tenant.pk)
+    return account
+
+
+def quota_alerts_send(*, tenant: Tenant) -> list[str]:
+    """Email the owners about the highest quota threshold reached this month, once.
+
+    Usage only grows within a month, so once 100 % is reached the 80 % email would be
+    news from the past: it is not sent. Returns the kinds sent now.
+    """
+    usage = selectors.usage_this_period(tenant=tenant)
+    limit = usage.limits.monthly_units
+    if not limit:
+        return []
+    reached = [p for p in quotas.THRESHOLDS if usage.used >= quotas.threshold_units(limit, p)]
+    if not reached:
+        return []
+    kind = quotas.THRESHOLDS[max(reached)]
+    context = {"used": f"{usage.used:,}", "limit": f"{limit:,}", "overage": usage.limits.overage}
+    ref = usage.period_start.strftime("%Y-%m")
+    return [kind] if notices.notify_once(tenant=tenant, kind=kind, ref=ref, context=context) else []
+
+
+def _months_to_roll_up(today: date) -> list[date]:
+    this_month = today.replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    return [last_month, this_month]
+
+
+def usage_rollup(*, months: list[date] | None = None) -> int:
+    """Recount ``UsageMonthly`` from ``UsageDaily`` for last month and this one.
+
+    A recount, not an increment: running it twice, or after a late flush, ends in the same
+    rows. Counters are flushed first so that the rollup sees every unit counted so far.
+    Returns how many (tenant, month, kind) rows were written.
+    """
+    metering.flush()
+    months = months or _months_to_roll_up(datetime.now(UTC).date())
+    written = 0
+    now = timezone.now()
+    for month in months:
+        end = (month + timedelta(days=32)).replace(day=1)
+        totals = (
+            UsageDaily.objects.unscoped()  # every tenant's usage: a cross-tenant job
+            .filter(day__gte=month, day__lt=end)
+            .values("tenant_id", "kind")
+            .annotate(total=Sum("units"))
+            .order_by()
+        )
+        rows = [
+            UsageMonthly(
+                tenant_id=t["tenant_id"], month=month, kind=t["kind"], units=t["total"], rolled_up_at=now
+            )
+            for t in totals
+        ]
+        UsageMonthly.objects.unscoped().bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["tenant", "month", "kind"],
+            update_fields=["units", "rolled_up_at"],
+        )
+        written += len(rows)
+    return written
+
+
+def payment_failed_notify(*, account: BillingAccount, invoice: Invoice | None) -> bool:
+    """Tell the owners that a payment failed, once per invoice, with the grace deadline."""
+    since = account.past_due_since or timezone.now()
+    context = {
+        "plan": account.plan.name,
+        "grace_until": since + timedelta(days=settings.BILLING_GRACE_DAYS),
+        "amount": format_cents(invoice.amount_due, invoice.currency) if invoice else "",
+        "hosted_invoice_url": invoice.hosted_invoice_url if invoice else "",
+    }
+    ref = invoice.stripe_id if invoice else f"past_due:{since:%Y-%m-%d}"
+    return notices.notify_once(
+        tenant=account.tenant, kind=Notice.Kind.PAYMENT_FAILED, ref=ref, context=context
+    )
+
+
+def format_cents(amount: int, currency: str) -> str:
+    """Stripe's smallest-unit amount as money, e.g. 2900, "usd" → "29.00 USD"."""
+    return f"{Decimal(amount) / 100:,.2f} {currency.upper()}"
+
+
+def srm_alerts_send(*, tenant: Tenant) -> list[int]:
+    """Warn owners about running experiments whose traffic split is off, once per phase."""
+    from experiments.models import Experiment
+    from experiments.selectors import variant_totals
+    from experiments.stats import sample_ratio
+
+    sent = []
+    running = Experiment.objects.for_tenant(tenant).filter(status=Experiment.Status.RUNNING)
+    for experiment in running:
+        totals = variant_totals(experiment, experiment.phase)
+        srm = sample_ratio([t.visitors for t in totals], [float(t.variant.weight) for t in totals])
+        if srm is None or not srm.mismatch:
+            continue
+        context = {
+            "experiment": experiment.name,
+            "experiment_id": experiment.pk,
+            "p_value": f"{srm.p_value:.4f}",
+        }
+        ref = f"{experiment.pk}:{experiment.phase}"
+        if notices.notify_once(tenant=tenant, kind=Notice.Kind.SRM, ref=ref, context=context):
+            sent.append(experiment.pk)
+    return sent
+
+
+def alerts_daily() -> dict[str, int]:
+    """The daily alerts: quota thresholds, failed payments, experiments with SRM.
+
+    Each email is a once-only notice, so this is safe to run twice (and catches any that
+    the request-time quota check or the Stripe event handler could not send).
+    """
+    counts = {"quota": 0, "payment_failed": 0, "srm": 0}
+    accounts = (
+        BillingAccount.objects.unscoped()
+        .select_related("tenant", "plan")
+        .filter(tenant__status=Tenant.Status.ACTIVE)
+    )
+    for account in accounts:
+        tenant = account.tenant
+        counts["quota"] += len(quota_alerts_send(tenant=tenant))
+        if account.subscription_status == "past_due":
+            invoice = (
+                Invoice.objects.for_tenant(tenant)
+                .filter(status__in=["open", "uncollectible"])
+                .order_by("-created")
+                .first()
+            )
+            counts["payment_failed"] += payment_failed_notify(account=account, invoice=invoice)
+        counts["srm"] += len(srm_alerts_send(tenant=tenant))
+    return counts
+
+
+def welcome_send(*, tenant: Tenant) -> bool:
+    limits = selectors.limits_effective(tenant=tenant)
+    context = {"monthly_units": f"{limits.monthly_units:,}" if limits.monthly_units else "unlimited"}
+    return notices.notify_once(tenant=tenant, kind=Notice.Kind.WELCOME, ref="signup", context=context)

@@ -40,6 +40,11 @@ def error_responses(not_found: str | None = None, invalid: bool = True) -> dict[
     responses = {
         401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
         403: OpenApiResponse(ErrorSerializer, description="Suspended tenant or missing scope."),
+        429: OpenApiResponse(
+            ErrorSerializer,
+            description="Over the plan's requests a minute (rate_limited, with Retry-After); for "
+            "event ingestion also this month's units used up (quota_exceeded).",
+        ),
     }
     if invalid:
         responses[400] = OpenApiResponse(ErrorSerializer, description="Invalid input.")

@@ -26,11 +26,25 @@ app.conf.beat_schedule = {
     "flush-exposures": {"task": "experiments.tasks.exposures_flush", "schedule": 2.0},
     # Metered usage from the Redis counters into the database.
     "flush-usage": {"task": "billing.tasks.usage_flush", "schedule": 60.0},
+    # Monthly usage recounted from the daily rows (a recount: harmless if it runs twice).
+    "rollup-usage": {"task": "billing.tasks.usage_rollup", "schedule": crontab(hour=0, minute=20)},
+    # Quota thresholds, failed payments and experiments with SRM: each email goes once.
+    "alerts-daily": {"task": "billing.tasks.alerts_daily", "schedule": crontab(hour=8, minute=0)},
     # Webhook deliveries whose retry is due, and any whose first enqueue was lost.
     "sweep-webhooks": {"task": "pricing.tasks.webhooks_sweep", "schedule": 60.0},
     "pause-finished-experiments": {
         "task": "experiments.tasks.experiments_pause_finished",
         "schedule": crontab(minute="*"),
+    },
+    # Stripe: reconcile every customer's subscriptions and invoices, then report overage
+    # units to the meter (webhooks do this at once; this repairs what they missed).
+    "stripe-sync": {"task": "billing.stripe_tasks.stripe_sync", "schedule": crontab(minute=7, hour="*/4")},
+    # Past-due tenants whose grace period is over move to Free.
+    "stripe-grace-expire": {"task": "billing.stripe_tasks.grace_expire", "schedule": crontab(minute=37)},
+    # Stored Stripe events whose first enqueue was lost (a broker outage at commit).
+    "stripe-events-sweep": {
+        "task": "billing.stripe_tasks.stripe_events_sweep",
+        "schedule": crontab(minute="*/10"),
     },
     # Expired sessions pile up in the database otherwise.
     "clear-expired-sessions": {

@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
+    "billing.ratelimit.ApiRateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -193,6 +194,8 @@ RATELIMIT_VIEW = "tenants.views.rate_limited"
 # Behind a proxy every request comes from the proxy's address: name the header the proxy
 # sets to the client's address (e.g. HTTP_X_REAL_IP), or all clients share one limit.
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+# API calls without a valid key or session, per IP address a minute (the Free plan's rate).
+API_ANONYMOUS_RATE_PER_MINUTE = env.int("API_ANONYMOUS_RATE_PER_MINUTE", default=60)
 if not REDIS_URL:
     # The local-memory cache is per process: fine for one embedded process, which is the
     # only place it is used.

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import metering
+from billing import metering, quotas
 from billing.models import UsageDaily
 from config.api import ErrorSerializer, StrictSerializer, error_responses
 from experiments import exposures, ingest, selectors, services
@@ -259,6 +259,12 @@ class EventsOut(serializers.Serializer):
     errors = RejectedOut(many=True)
 
 
+class QuotaExceeded(exceptions.APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "quota_exceeded"
+    default_detail = "This month's metered units are used up."
+
+
 class EventsView(APIView):
     """Exposures and conversions from an integrator's servers. Needs ``write``."""
 
@@ -267,10 +273,12 @@ class EventsView(APIView):
         """Record a batch. Good items are stored even when others are rejected."""
         data = EventsIn(data=request.data)
         data.is_valid(raise_exception=True)
-        result = ingest.events_ingest(
-            tenant_id=request.access.tenant.pk, events=data.validated_data["events"]
-        )
-        metering.record(tenant_id=request.access.tenant.pk, kind=UsageDaily.Kind.EVENT, units=result.accepted)
+        tenant_id, limits = request.access.tenant.pk, request.access.limits
+        if quotas.is_used_up(limits, metering.month_total(tenant_id=tenant_id)):
+            raise QuotaExceeded(quotas.exceeded_message(limits))
+        result = ingest.events_ingest(tenant_id=tenant_id, events=data.validated_data["events"])
+        total = metering.record(tenant_id=tenant_id, kind=UsageDaily.Kind.EVENT, units=result.accepted)
+        quotas.after_metering(tenant_id=tenant_id, limits=limits, units=result.accepted, total=total)
         return Response(
             {
                 "accepted": result.accepted,

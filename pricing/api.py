@@ -8,9 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import metering
+from billing import metering, quotas
 from billing.models import UsageDaily
-from config.api import ErrorSerializer, StrictSerializer, error_responses
+from config.api import ErrorSerializer, StrictSerializer, error_body, error_responses
 from pricing import quotes, realtime, selectors, services
 from pricing.converters import SkuConverter
 from pricing.models import PricePoint, Product
@@ -187,6 +187,28 @@ class QuoteItemOut(serializers.Serializer):
 class QuoteOut(serializers.Serializer):
     visitor_id = serializers.CharField()
     items = QuoteItemOut(many=True)
+    quota_exceeded = serializers.BooleanField(
+        help_text="This month's units are used up: every price is the base price, experiments are skipped."
+    )
+    notice = ErrorSerializer(
+        allow_null=True, help_text="Why prices are degraded (code quota_exceeded), or null."
+    )
+
+
+def _quote(request: Request, *, visitor_id: str, skus: list[str], track: bool) -> Response:
+    """Meter the request, then price it: over the quota, at base prices without experiments."""
+    access = request.access
+    total = metering.record(tenant_id=access.tenant.pk, kind=UsageDaily.Kind.QUOTE)
+    limits = access.limits
+    exceeded = quotas.is_exceeded(limits, total)
+    items = quotes.quote(
+        tenant_id=access.tenant.pk, visitor_id=visitor_id, skus=skus, track=track, experiments=not exceeded
+    )
+    quotas.after_metering(tenant_id=access.tenant.pk, limits=limits, units=1, total=total)
+    body = _quote_body(visitor_id, items)
+    body["quota_exceeded"] = exceeded
+    body["notice"] = error_body("quota_exceeded", quotas.exceeded_message(limits)) if exceeded else None
+    return Response(body)
 
 
 def _quote_body(visitor_id: str, items: list) -> dict:
@@ -221,14 +243,7 @@ class QuoteView(APIView):
         data = QuoteIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        items = quotes.quote(
-            tenant_id=request.access.tenant.pk,
-            visitor_id=v["visitor_id"],
-            skus=v["products"],
-            track=v["track"],
-        )
-        metering.record(tenant_id=request.access.tenant.pk, kind=UsageDaily.Kind.QUOTE)
-        return Response(_quote_body(v["visitor_id"], items))
+        return _quote(request, visitor_id=v["visitor_id"], skus=v["products"], track=v["track"])
 
     @extend_schema(
         parameters=[QuoteQuery], responses={200: QuoteOut, **_ERRORS}, operation_id="quote_retrieve"
@@ -238,14 +253,7 @@ class QuoteView(APIView):
         data = QuoteQuery(data=request.query_params)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        items = quotes.quote(
-            tenant_id=request.access.tenant.pk,
-            visitor_id=v["visitor_id"],
-            skus=[v["product"]],
-            track=v["track"],
-        )
-        metering.record(tenant_id=request.access.tenant.pk, kind=UsageDaily.Kind.QUOTE)
-        return Response(_quote_body(v["visitor_id"], items))
+        return _quote(request, visitor_id=v["visitor_id"], skus=[v["product"]], track=v["track"])
 
 
 class RealtimeTokenOut(serializers.Serializer):

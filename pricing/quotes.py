@@ -85,8 +85,14 @@ class QuoteItem:
     error: str | None = None
 
 
-def quote(*, tenant_id: int, visitor_id: str, skus: list[str], track: bool = True) -> list[QuoteItem]:
-    """Prices for one visitor, in the order asked; records first exposures unless ``track`` is off."""
+def quote(
+    *, tenant_id: int, visitor_id: str, skus: list[str], track: bool = True, experiments: bool = True
+) -> list[QuoteItem]:
+    """Prices for one visitor, in the order asked; records first exposures unless ``track`` is off.
+
+    With ``experiments`` off (a tenant over its quota) every product gets its base price and
+    nothing is recorded.
+    """
     token = config.version(tenant_id)
     keys = {sku: config.entry_key(tenant_id, token, sku) for sku in dict.fromkeys(skus)}
     cached = cache.get_many(list(keys.values()))
@@ -103,7 +109,7 @@ def quote(*, tenant_id: int, visitor_id: str, skus: list[str], track: bool = Tru
         if entry.get("unknown"):
             items.append(QuoteItem(sku=sku, error="unknown_product"))
             continue
-        experiment = entry["experiment"]
+        experiment = entry["experiment"] if experiments else None
         if experiment is None:
             items.append(QuoteItem(sku=sku, price=entry["price"], currency=entry["currency"]))
             continue

@@ -1,6 +1,7 @@
 """Who is calling, for which tenant, and what they may do: resolved once per request."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.http import HttpRequest
 
@@ -19,10 +20,21 @@ class Access:
     user: User | None = None
     role: str | None = None
     api_key_id: int | None = None
+    # An API key's record carries its tenant's limits; sessions read them from the cache.
+    key_limits: Any = field(default=None, repr=False, compare=False)
 
     @property
     def via(self) -> str:
         return "api_key" if self.api_key_id is not None else "session"
+
+    @property
+    def limits(self) -> Any:
+        """The tenant's plan limits (billing.selectors.Limits)."""
+        if self.key_limits is not None:
+            return self.key_limits
+        from billing.limits import limits_cached  # billing builds on tenants
+
+        return limits_cached(self.tenant.pk)
 
 
 def session_access(request: HttpRequest) -> Access | None:

@@ -18,6 +18,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -54,9 +55,12 @@ class KeyRecord:
     tenant_name: str
     tenant_slug: str
     tenant_status: str
+    # The tenant's plan limits (billing.selectors.Limits), so that rate limits and quotas
+    # need no second read. Replaced with the record whenever they change.
+    limits: Any = None
 
     @classmethod
-    def of(cls, key: ApiKey) -> "KeyRecord":
+    def of(cls, key: ApiKey, limits: Any = None) -> "KeyRecord":
         return cls(
             id=key.pk,
             prefix=key.prefix,
@@ -67,6 +71,7 @@ class KeyRecord:
             tenant_name=key.tenant.name,
             tenant_slug=key.tenant.slug,
             tenant_status=key.tenant.status,
+            limits=limits,
         )
 
     def tenant(self) -> Tenant:
@@ -88,7 +93,7 @@ def hash_key(raw: str) -> str:
 
 
 def _cache_key(prefix: str) -> str:
-    return f"apikey:{prefix}"
+    return f"apikey:v2:{prefix}"
 
 
 def lookup(raw: str) -> KeyRecord | None:
@@ -107,13 +112,26 @@ def lookup(raw: str) -> KeyRecord | None:
     return record
 
 
+def lookup_for(request: Any, raw: str) -> KeyRecord | None:
+    """``lookup``, once per request: the rate limiter and authentication share the read."""
+    memo = getattr(request, "_apikey_lookup", None)
+    if memo is not None and memo[0] == raw:
+        return memo[1]
+    record = lookup(raw)
+    request._apikey_lookup = (raw, record)
+    return record
+
+
 def _ttl(record: object) -> int:
     return MISSING_TTL_SECONDS if record == _MISSING else RECORD_TTL_SECONDS
 
 
 def _load(prefixes: list[str]) -> dict[str, KeyRecord]:
-    keys = ApiKey.objects.unscoped().select_related("tenant").filter(prefix__in=prefixes)
-    return {key.prefix: KeyRecord.of(key) for key in keys}
+    from billing.selectors import limits_effective  # billing builds on tenants
+
+    keys = list(ApiKey.objects.unscoped().select_related("tenant").filter(prefix__in=prefixes))
+    limits = {t.pk: limits_effective(tenant=t) for t in {key.tenant for key in keys}}
+    return {key.prefix: KeyRecord.of(key, limits[key.tenant_id]) for key in keys}
 
 
 def refresh(prefixes: list[str]) -> None:

@@ -23,7 +23,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise InvalidApiKey() from None
-        record = apikeys.lookup(raw)
+        record = apikeys.lookup_for(request._request, raw)
         if record is None:
             raise InvalidApiKey()
         if record.revoked:
@@ -31,7 +31,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         if record.tenant_status != Tenant.Status.ACTIVE:
             raise TenantSuspended()
         apikeys.note_used(record)
-        access = Access(tenant=record.tenant(), scopes=record.scopes, api_key_id=record.id)
+        access = Access(
+            tenant=record.tenant(), scopes=record.scopes, api_key_id=record.id, key_limits=record.limits
+        )
         return AnonymousUser(), access
 
     def authenticate_header(self, request: Request) -> str:

@@ -63,8 +63,11 @@ def tenant_create(*, name: str, owner: User) -> Tenant:
 @transaction.atomic
 def signup(*, email: str, password: str, name: str, tenant_name: str) -> tuple[User, Tenant]:
     """A new customer: their account and their tenant, of which they are the owner."""
+    from billing.tasks import welcome_email  # billing builds on tenants
+
     user = user_create(email=email, password=password, name=name)
     tenant = tenant_create(name=tenant_name, owner=user)
+    transaction.on_commit(functools.partial(welcome_email.delay, tenant_id=tenant.pk))
     return user, tenant
 
 

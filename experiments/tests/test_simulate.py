@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from billing.services import account_plan_set
 from experiments import services
 from experiments.tests.conftest import TEA, VARIANTS
 from pricing import services as pricing_services
@@ -18,6 +19,8 @@ def live_experiment(transactional_db, alice, django_capture_on_commit_callbacks)
     experiment = services.experiment_create(
         tenant=alice.tenant, product=product, key="tea-price", name="Tea price", variants=VARIANTS
     )
+    # A thousand visitors and their purchases are past the Free plan's units and rate.
+    account_plan_set(tenant=alice.tenant, plan_code="enterprise")
     return services.experiment_start(experiment=experiment)
 
 

@@ -9,6 +9,7 @@ conversion events with the quoted price as revenue.
 import json
 import random
 import secrets
+import time
 import urllib.error
 import urllib.request
 from decimal import Decimal
@@ -21,6 +22,8 @@ from tenants.models import Scope
 
 # Conversions are sent in batches like a real integrator would.
 EVENT_BATCH = 200
+# A minute's worth of waits: the plan's window resets within that.
+RATE_LIMIT_RETRIES = 65
 
 
 class Command(BaseCommand):
@@ -61,6 +64,12 @@ class Command(BaseCommand):
                 visitor = f"sim-{run}-{i}"
                 quote = self._call(base_url, secret, "/api/v1/quote/", {
                     "visitor_id": visitor, "products": [target.product.sku]})  # fmt: skip
+                if quote.get("quota_exceeded"):
+                    raise CommandError(
+                        f"After {i} visitors the workspace's monthly units are used up, so quotes "
+                        "no longer include experiments. Give it a plan with more units "
+                        " (admin: Billing accounts)."
+                    )
                 item = quote["items"][0]
                 if item.get("price") is None:
                     raise CommandError(f"The quote failed: {item}")
@@ -85,16 +94,26 @@ class Command(BaseCommand):
         )
 
     def _call(self, base_url: str, secret: str, path: str, body: dict) -> dict:
+        """POST as an integrator would, waiting out the plan's rate limit when told to."""
+        for _ in range(RATE_LIMIT_RETRIES):
+            try:
+                return self._post(base_url, secret, path, body)
+            except urllib.error.HTTPError as error:
+                if error.code != 429 or "rate_limited" not in (text := error.read().decode()):
+                    raise CommandError(f"{path} answered {error.code}: {text[:300]}") from None
+                wait = int(error.headers.get("Retry-After", "1"))
+                self.stderr.write(f"Rate limited by the plan: waiting {wait} s as Retry-After says.")
+                time.sleep(wait)
+            except urllib.error.URLError as error:
+                raise CommandError(f"Cannot reach {base_url}: {error.reason}. Is Pricelab running?") from None
+        raise CommandError(f"{path} stayed rate limited; the workspace's plan allows too few requests.")
+
+    def _post(self, base_url: str, secret: str, path: str, body: dict) -> dict:
         request = urllib.request.Request(  # noqa: S310  (the URL is the operator's own server)
             base_url.rstrip("/") + path,
             data=json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
             method="POST",
         )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raise CommandError(f"{path} answered {error.code}: {error.read().decode()[:300]}") from None
-        except urllib.error.URLError as error:
-            raise CommandError(f"Cannot reach {base_url}: {error.reason}. Is Pricelab running?") from None
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.loads(response.read())

@@ -12,7 +12,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.tasks import usage_flush
+from billing.tasks import alerts_daily, usage_flush, usage_rollup
 from experiments.tasks import experiments_pause_finished
 from pricing.tasks import webhooks_sweep
 from tenants.tasks import sessions_clear_expired
@@ -23,6 +23,8 @@ SCHEDULE = [
     (5, webhooks_sweep),
     (60, experiments_pause_finished),
     (60, usage_flush),
+    (3600, usage_rollup),
+    (24 * 3600, alerts_daily),
     (24 * 3600, sessions_clear_expired),
 ]
 

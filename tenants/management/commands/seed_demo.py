@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from billing.services import account_plan_set
 from experiments import services as experiment_services
 from experiments.models import Experiment
 from pricing import services as pricing_services
@@ -52,6 +53,8 @@ class Command(BaseCommand):
             key, secret = services.api_key_create(
                 tenant=tenant, name=DEMO_KEY_NAME, scopes=Scope.values, created_by=demo
             )
+            # The demo simulates thousands of visitors: no plan limits get in its way.
+            account_plan_set(tenant=tenant, plan_code="enterprise")
             experiment = self._demo_experiment(tenant)
         lines = [
             "",
