@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing import limits, metering, notices, quotas, selectors
+from billing import metering, notices, quotas, selectors
 from billing.models import DEFAULT_PLAN, BillingAccount, Invoice, Notice, Plan, UsageDaily, UsageMonthly
 from tenants.models import Tenant
 
@@ -30,8 +30,7 @@ def account_plan_set(*, tenant: Tenant, plan_code: str) -> BillingAccount:
     """Put a tenant on a plan by staff decision (the demo, an Enterprise deal); limits apply at once."""
     account = account_ensure(tenant=tenant)
     account.plan = Plan.objects.get(code=plan_code)
-    account.save(update_fields=["plan"])
-    limits.limits_changed(tenant.pk)
+    account.save(update_fields=["plan"])  # billing.signals replaces the cached limits
     return account
 
 

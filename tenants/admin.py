@@ -64,14 +64,16 @@ class TenantAdmin(admin.ModelAdmin):
         for tenant in queryset:
             services.tenant_delete(tenant=tenant)
 
-    @admin.action(description="Suspend selected tenants (their keys and members are refused)")
+    @admin.action(
+        description="Suspend selected tenants (their keys and members are refused)", permissions=["change"]
+    )
     def suspend(self, request: HttpRequest, queryset: QuerySet) -> None:
         tenants = list(queryset.filter(status=Tenant.Status.ACTIVE))
         for tenant in tenants:
             services.tenant_suspend(tenant=tenant)
         self.message_user(request, f"Suspended {len(tenants)} tenant(s).", messages.SUCCESS)
 
-    @admin.action(description="Reactivate selected tenants")
+    @admin.action(description="Reactivate selected tenants", permissions=["change"])
     def reactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
         tenants = list(queryset.filter(status=Tenant.Status.SUSPENDED))
         for tenant in tenants:

@@ -72,7 +72,7 @@ def test_customers_cannot_reach_billing_admin(client, alice):
 
 
 def test_a_tenant_without_an_account_reads_as_free_without_a_write(alice):
-    assert not BillingAccount.objects.for_tenant(alice.tenant).exists()  # made by a factory
+    BillingAccount.objects.for_tenant(alice.tenant).delete()
     limits = limits_effective(tenant=alice.tenant)
     assert (limits.plan, limits.monthly_units) == ("free", 1000)
     assert not BillingAccount.objects.for_tenant(alice.tenant).exists()

@@ -28,6 +28,14 @@ class TenantFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Shop {n}")
     slug = factory.Sequence(lambda n: f"shop-{n}")
 
+    @factory.post_generation
+    def billing(obj, create, extracted, **kwargs):
+        """Every tenant has its billing account on Free, as tenants.services.tenant_create makes it."""
+        if create:
+            from billing.services import account_ensure
+
+            account_ensure(tenant=obj)
+
 
 class MembershipFactory(factory.django.DjangoModelFactory):
     class Meta:
