@@ -13,8 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from billing.models import BillingAccount, Plan, Subscription, UsageDaily, UsageMonthly
-from billing.services import DEFAULT_PLAN
+from billing.models import DEFAULT_PLAN, BillingAccount, Plan, Subscription, UsageDaily, UsageMonthly
 from tenants.models import Tenant
 
 # Statuses whose subscriptions count towards MRR. Past due still counts: Stripe is retrying

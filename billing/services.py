@@ -1,14 +1,13 @@
 """Writes for billing accounts."""
 
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing import metering, notices, quotas, selectors
+from billing import finance, metering, notices, quotas, selectors
 from billing.models import DEFAULT_PLAN, BillingAccount, Invoice, Notice, Plan, UsageDaily, UsageMonthly
 from tenants.models import Tenant
 
@@ -111,8 +110,8 @@ def payment_failed_notify(*, account: BillingAccount, invoice: Invoice | None) -
 
 
 def format_cents(amount: int, currency: str) -> str:
-    """Stripe's smallest-unit amount as money, e.g. 2900, "usd" → "29.00 USD"."""
-    return f"{Decimal(amount) / 100:,.2f} {currency.upper()}"
+    """Stripe's smallest-unit amount as money, e.g. 2900, "usd" → "29.00 USD" (500, "jpy" → "500 JPY")."""
+    return finance.money(amount, currency)
 
 
 def srm_alerts_send(*, tenant: Tenant) -> list[int]:
