@@ -188,7 +188,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Login and signup: at most this many attempts a minute from one IP address.
+# Login, signup and password reset: at most this many attempts a minute from one IP address.
 AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="5/m")
 RATELIMIT_VIEW = "tenants.views.rate_limited"
 # Behind a proxy every request comes from the proxy's address: name the header the proxy

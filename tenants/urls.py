@@ -8,6 +8,22 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.SignupView.as_view(), name="signup"),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="tenants/password_reset_sent.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="tenants/password_reset_complete.html"),
+        name="password_reset_complete",
+    ),
     path("workspaces/new/", views.TenantCreateView.as_view(), name="tenant_new"),
     path("workspaces/switch/", views.TenantSwitchView.as_view(), name="tenant_switch"),
     path("keys/", views.ApiKeyListView.as_view(), name="api_keys"),

@@ -45,6 +45,24 @@ class LoginView(auth_views.LoginView):
 
 
 @_auth_rate_limit
+class PasswordResetView(auth_views.PasswordResetView):
+    """Ask for a reset link. The answer is the same whether or not the address has an account."""
+
+    template_name = "tenants/password_reset.html"
+    email_template_name = "emails/password_reset.txt"
+    html_email_template_name = "emails/password_reset.html"
+    subject_template_name = "emails/password_reset_subject.txt"
+
+
+@_auth_rate_limit
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Choose a new password from the emailed link; other sessions of the account end with it."""
+
+    template_name = "tenants/password_reset_confirm.html"
+    post_reset_login = False
+
+
+@_auth_rate_limit
 class SignupView(FormView):
     form_class = SignupForm
     template_name = "tenants/signup.html"
