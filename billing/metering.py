@@ -98,15 +98,19 @@ def _month_start(month: str) -> date:
     return date.fromisoformat(f"{month}-01")
 
 
-def _stored_this_month(tenant_id: int, month: str) -> int:
-    start = _month_start(month)
-    end = (start + timedelta(days=32)).replace(day=1)
+def stored_units(*, tenant_id: int, start: date, end: date) -> int:
+    """Units flushed into the database for days in [start, end)."""
     total = (
         UsageDaily.objects.for_tenant(tenant_id)
         .filter(day__gte=start, day__lt=end)
         .aggregate(total=Sum("units"))["total"]
     )
     return total or 0
+
+
+def _stored_this_month(tenant_id: int, month: str) -> int:
+    start = _month_start(month)
+    return stored_units(tenant_id=tenant_id, start=start, end=(start + timedelta(days=32)).replace(day=1))
 
 
 def _local_month_add(tenant_id: int, month: str, units: int) -> int:

@@ -70,10 +70,3 @@ def usage_this_period(*, tenant: Tenant) -> Usage:
     for kind, units in metering.pending(tenant_id=tenant.pk, day=today.isoformat()).items():
         by_kind[kind] = by_kind.get(kind, 0) + units
     return Usage(period_start=start, period_end=end, by_kind=by_kind, limits=limits_effective(tenant=tenant))
-
-
-def limits_changed(*tenant_ids: int) -> None:
-    """Replace these tenants' cached limits after commit (see billing.limits)."""
-    from billing.limits import limits_changed as changed
-
-    changed(*tenant_ids)

@@ -19,10 +19,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Sum
+from django.db.models import Max
 from django.utils import timezone
 
+from billing import metering
 from billing import stripe_gateway as gateway
+from billing.limits import limits_changed
 from billing.models import (
     DEFAULT_PLAN,
     BillingAccount,
@@ -32,7 +34,6 @@ from billing.models import (
     Plan,
     StripeEvent,
     Subscription,
-    UsageDaily,
 )
 from billing.notices import notify_once
 from tenants.models import Tenant
@@ -75,12 +76,6 @@ class Outcome:
 def _send(emails: Iterable[_Email]) -> None:
     for email in emails:
         notify_once(tenant=email.tenant, kind=email.kind, ref=email.ref, context=email.context)
-
-
-def _limits_changed(tenant_id: int) -> None:
-    from billing import selectors  # billing.selectors grew limits_changed with the limits cache
-
-    selectors.limits_changed(tenant_id)
 
 
 def _ts(value: Any) -> datetime | None:
@@ -300,7 +295,7 @@ def _follow(tenant: Tenant) -> list[_Email]:
         logger.info(
             "tenant %s: plan %s -> %s (subscription %s)", tenant.pk, account.plan.code, plan.code, status
         )
-        _limits_changed(tenant.pk)
+        limits_changed(tenant.pk)  # a queryset update sends no post_save: say so here
     return _emails_due(tenant, current, plan, now)
 
 
@@ -665,12 +660,7 @@ def _overage_account(account: BillingAccount, now: datetime) -> int:
         for row in reports.filter(sent_at=None).order_by("covers_through"):
             _meter_send(row, end)
             sent += 1
-        used = (
-            UsageDaily.objects.for_tenant(tenant)
-            .filter(day__gte=start, day__lt=end)
-            .aggregate(total=Sum("units"))["total"]
-            or 0
-        )
+        used = metering.stored_units(tenant_id=tenant.pk, start=start, end=end)
         overage = max(used - included, 0)
         with transaction.atomic():
             # One report at a time per tenant: two runs must not both send the same units.
