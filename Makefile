@@ -15,12 +15,13 @@ REALTIME_PORT ?= 8001
 BEAT_SCHEDULE ?= $(VENV)/celerybeat-schedule
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run serve test lint fmt migrate seed static web realtime worker beat lock clean
+.PHONY: help install run serve test lint fmt migrate seed static web realtime worker beat lock vendor screenshots clean
 
 help:
 	@echo "make run     install, migrate, seed the demo and serve http://$(HOST):$(PORT) (DEBUG on)"
 	@echo "make test    run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
 	@echo "make lint    ruff check, ruff format --check, makemigrations --check"
+	@echo "make screenshots   retake docs/screenshots/ from the browser tests"
 	@echo "make web | realtime | worker | beat   the production processes, one each"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -57,6 +58,10 @@ serve: install
 test: install
 	$(BIN)/pytest
 
+# The README's screenshots, retaken by the browser tests (needs PostgreSQL, Redis, Chromium).
+screenshots: install
+	PRICELAB_SCREENSHOTS=docs/screenshots $(BIN)/pytest e2e -q
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -89,6 +94,14 @@ lock: install
 	$(BIN)/python -m pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+
+# Re-fetch the pinned browser assets (static/vendor/package*.json) and copy their built files
+# beside them. The copies are committed: nothing loads from npm or a CDN at run time.
+vendor:
+	@tmp=$$(mktemp -d); cp static/vendor/package.json static/vendor/package-lock.json $$tmp/; \
+	(cd $$tmp && npm ci --no-audit --no-fund --ignore-scripts --silent) && \
+	cp $$tmp/node_modules/chart.js/dist/chart.umd.min.js $$tmp/node_modules/chart.js/dist/chart.umd.min.js.map $$tmp/node_modules/chart.js/LICENSE.md static/vendor/chart.js/; \
+	rm -rf $$tmp
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

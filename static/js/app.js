@@ -1,0 +1,62 @@
+// Pricelab's page behaviour: confirmations, copying, small conveniences. No inline scripts:
+// pages describe what they need with data- attributes and this file does the rest.
+(function () {
+  "use strict";
+
+  // A form with data-confirm="…" asks first, in the page's one <dialog>.
+  // Its submit button's data-confirm-label names the action ("Revoke key").
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm || form.dataset.confirmed) return;
+    const dialog = document.getElementById("confirm-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") return; // the browser confirms nothing: submit
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    const submitter = event.submitter || null;
+    document.getElementById("confirm-title").textContent = form.dataset.confirmTitle || "Are you sure?";
+    document.getElementById("confirm-text").textContent = form.dataset.confirm;
+    const ok = document.getElementById("confirm-ok");
+    ok.textContent = form.dataset.confirmLabel || "Confirm";
+    dialog.returnValue = "";
+    dialog.addEventListener("close", function onClose() {
+      dialog.removeEventListener("close", onClose);
+      if (dialog.returnValue !== "confirm") return;
+      form.dataset.confirmed = "1";
+      if (typeof form.requestSubmit === "function") form.requestSubmit(submitter);
+      else form.submit();
+      delete form.dataset.confirmed;
+    });
+    dialog.showModal();
+    document.getElementById("confirm-dialog").querySelector("button[value=cancel]").focus();
+  }, true);
+
+  // <button data-copy="#selector"> copies that element's value or text.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    if (!source) return;
+    const text = "value" in source ? source.value : source.textContent;
+    const done = function () {
+      const label = button.textContent;
+      button.textContent = "Copied";
+      button.setAttribute("aria-live", "polite");
+      setTimeout(function () { button.textContent = label; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { source.select && source.select(); });
+    } else if (source.select) {
+      source.select();
+      document.execCommand("copy");
+      done();
+    }
+  });
+
+  // A <select> inside form[data-autosubmit] submits on change; its button stays for
+  // keyboard and no-script users, visually hidden once this runs.
+  document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+    const button = form.querySelector("button[type=submit]");
+    if (button) button.classList.add("visually-hidden");
+    form.addEventListener("change", function () { form.requestSubmit ? form.requestSubmit() : form.submit(); });
+  });
+})();
