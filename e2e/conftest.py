@@ -95,7 +95,7 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory):
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     # With DEBUG off, WhiteNoise serves collected files, as in production.
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
         cwd=settings.BASE_DIR, env=env, check=True,
     )  # fmt: skip
@@ -127,7 +127,7 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory):
             for name in ("server.log", "worker.log"):
                 text = (logs / name).read_text(errors="replace").strip()
                 if text:
-                    print(f"--- {name} ---\n{text[-4000:]}")  # noqa: T201
+                    print(f"--- {name} ---\n{text[-4000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -168,4 +168,3 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "e2e" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.browser)
-
