@@ -149,6 +149,7 @@ class ApiKeyListView(TenantScopedViewMixin, TemplateView):
             keys=self.get_queryset().select_related("created_by").order_by("revoked_at", "-created_at"),
             form=form,
             can_manage=can_manage,
+            api_base=self.request.build_absolute_uri("/api/v1/"),
             **kwargs,
         )
 
