@@ -41,3 +41,14 @@ def test_every_setting_read_from_the_environment_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     table_rows = {m for m in re.findall(r"^\| `([A-Z_]+)` \|", readme, re.MULTILINE)}
     assert names - table_rows == set(), "settings missing from the README table"
+
+
+def test_the_proxy_sends_the_live_feed_to_realtime_and_the_rest_to_web():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    proxy = compose["services"]["proxy"]
+    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in proxy["volumes"]
+    assert "ports" not in compose["services"]["web"], "all traffic goes through the proxy"
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    routes = dict(re.findall(r"location ([^{]+?) \{.*?proxy_pass http://(\w+);", conf, re.DOTALL))
+    assert routes == {"/ws/": "realtime", "= /api/v1/prices/stream": "realtime", "/": "web"}
+    assert compose["x-app"]["environment"]["RATELIMIT_IP_META_KEY"] == "HTTP_X_REAL_IP"
