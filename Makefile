@@ -95,12 +95,16 @@ lock: install
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
 
-# Re-fetch the pinned browser assets (static/vendor/package*.json) and copy their built files
-# beside them. The copies are committed: nothing loads from npm or a CDN at run time.
+# Re-fetch the pinned browser assets (static/vendor/package*.json, and the tests' own in
+# e2e/vendor/) and copy their built files beside them. The copies are committed: nothing loads from npm or a CDN at run time.
 vendor:
 	@tmp=$$(mktemp -d); cp static/vendor/package.json static/vendor/package-lock.json $$tmp/; \
 	(cd $$tmp && npm ci --no-audit --no-fund --ignore-scripts --silent) && \
 	cp $$tmp/node_modules/chart.js/dist/chart.umd.min.js $$tmp/node_modules/chart.js/dist/chart.umd.min.js.map $$tmp/node_modules/chart.js/LICENSE.md static/vendor/chart.js/; \
+	rm -rf $$tmp
+	@tmp=$$(mktemp -d); cp e2e/vendor/package.json e2e/vendor/package-lock.json $$tmp/; \
+	(cd $$tmp && npm ci --no-audit --no-fund --ignore-scripts --silent) && \
+	cp $$tmp/node_modules/axe-core/axe.min.js $$tmp/node_modules/axe-core/LICENSE e2e/vendor/; \
 	rm -rf $$tmp
 
 clean:

@@ -40,7 +40,7 @@ def _wait_ready(url: str, process: subprocess.Popen, what: str) -> None:
         if process.poll() is not None:
             pytest.fail(f"{what} exited at start (code {process.returncode})")
         try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own loopback server)
+            with urllib.request.urlopen(url, timeout=2):
                 return
         except OSError:
             time.sleep(0.25)
@@ -100,12 +100,12 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory):
         cwd=settings.BASE_DIR, env=env, check=True,
     )  # fmt: skip
     logs = tmp_path_factory.mktemp("live-stack")
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--ws", "websockets", "--log-level", "warning"],
         cwd=settings.BASE_DIR, env=env, stdout=open(logs / "server.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
     )  # fmt: skip
-    worker = subprocess.Popen(  # noqa: S603
+    worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat", "--concurrency", "1",
          "--loglevel", "WARNING", "--schedule", str(logs / "beat-schedule"), "--without-mingle",
          "--without-gossip", "-n", f"browser-tests-{port}@%h"],

@@ -1,14 +1,18 @@
 """Building blocks of the browser tests: people with real passwords, and logging them in."""
 
+from pathlib import Path
+
 from playwright.sync_api import Page, expect
 
 from tenants.models import Membership, Tenant
 from tenants.tests.factories import PASSWORD, MembershipFactory
 
-__all__ = ["PASSWORD", "log_in", "member"]
+__all__ = ["PASSWORD", "assert_accessible", "log_in", "member"]
 
 
-def member(*, role: str = "owner", tenant: Tenant | None = None, tenant_name: str | None = None) -> Membership:
+def member(
+    *, role: str = "owner", tenant: Tenant | None = None, tenant_name: str | None = None
+) -> Membership:
     """A person in a tenant (a new one unless given). e2e/conftest.py keeps the real password
     hashers, so the live server accepts ``PASSWORD``."""
     extra = {"tenant": tenant} if tenant is not None else {}
@@ -24,3 +28,21 @@ def log_in(page: Page, membership: Membership) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+# WCAG 2.1 levels A and AA: labels, names, contrast, landmarks, keyboard traps.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core finds no WCAG 2.1 A/AA violation on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}})).violations"
+        ".map(v => ({id: v.id, help: v.help, targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))",
+        AXE_TAGS,
+    )
+    assert not violations, "accessibility problems:\n" + "\n".join(
+        f"- {v['id']}: {v['help']} at {', '.join(v['targets'])}" for v in violations
+    )

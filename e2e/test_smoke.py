@@ -4,9 +4,12 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from e2e.helpers import assert_accessible
+
 
 def test_signup_lands_on_the_dashboard_with_navigation(app_url, page: Page, screenshot):
     page.goto("/signup/")
+    assert_accessible(page)
     page.get_by_label("Your name").fill("Ada Lovelace")
     page.get_by_label("Work email").fill("ada@example.com")
     page.get_by_label("Password").fill("correct horse battery staple 42")
@@ -17,3 +20,4 @@ def test_signup_lands_on_the_dashboard_with_navigation(app_url, page: Page, scre
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Dashboard")).to_have_attribute("aria-current", "page")
     screenshot(page, "dashboard-new-workspace")
+    assert_accessible(page)
