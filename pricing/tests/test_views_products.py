@@ -70,6 +70,11 @@ def history_rows(page: str) -> list[str]:
     return [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", row)).split()) for row in rows]
 
 
+def text_of(response) -> str:
+    """The page as a person reads it: entities decoded, whitespace collapsed."""
+    return " ".join(html.unescape(response.text).split())
+
+
 def snapshot(product: Product) -> tuple:
     product.refresh_from_db()
     points = PricePoint.objects.for_tenant(product.tenant_id).filter(product=product).count()
@@ -217,10 +222,13 @@ def test_detail_shows_the_price_big_and_its_history_newest_first(owner, alice, t
 
 
 def test_detail_names_the_experiment_testing_the_product(owner, alice, tea):
-    start_experiment(alice.tenant, tea)
-    page = owner.get(reverse("product_detail", args=["tea-1kg"])).text
+    experiment = start_experiment(alice.tenant, tea)
+    page = text_of(owner.get(reverse("product_detail", args=["tea-1kg"])))
     assert 'href="/experiments/tea-price/"' in page
-    assert "is running on this product" in page
+    assert "is running on this product: visitors in it are quoted its variants' prices" in page
+    experiment_services.experiment_pause(experiment=experiment)
+    page = text_of(owner.get(reverse("product_detail", args=["tea-1kg"])))
+    assert "is paused on this product: every visitor gets the base price until it resumes" in page
 
 
 def test_an_unknown_sku_is_404(owner):

@@ -40,6 +40,15 @@
     return points.concat([{ x: Math.max(Date.now(), last.x), y: last.y }]);
   }
 
+  // The axis spans the history exactly, from the first price to now, not a rounded range.
+  function fitAxis(scale) {
+    const data = series();
+    if (!data.length) return scale;
+    scale.min = data[0].x;
+    scale.max = data[data.length - 1].x;
+    return scale;
+  }
+
   let chart = null;
   if (canvas && window.Chart) {
     chart = new window.Chart(canvas, {
@@ -72,7 +81,7 @@
           },
         },
         scales: {
-          x: { type: "linear", ticks: { maxTicksLimit: 8, callback: formatTick }, grid: { display: false } },
+          x: fitAxis({ type: "linear", ticks: { maxTicksLimit: 8, callback: formatTick }, grid: { display: false } }),
           y: { beginAtZero: false, grace: "10%", ticks: { callback: function (v) { return money(v); } } },
         },
       },
@@ -122,6 +131,7 @@
     points.push({ x: ms, y: Number(event.price) });
     if (chart) {
       chart.data.datasets[0].data = series();
+      fitAxis(chart.options.scales.x);
       chart.update();
       canvas.dataset.points = String(points.length);
     }
