@@ -1,10 +1,15 @@
 """Reads about products and prices."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import Lag
 
 from pricing.models import PricePoint, Product
+
+if TYPE_CHECKING:
+    from experiments.models import Experiment
 
 
 def price_history(
@@ -17,3 +22,58 @@ def price_history(
     if until is not None:
         points = points.filter(valid_from__lt=until)
     return points.select_related("changed_by").order_by("-valid_from", "-id")
+
+
+# Products pages (web UI) ------------------------------------------------------------
+
+# Experiments in these states hold their product's price: a hand edit is refused.
+_TESTING_STATUSES = ("running", "paused")
+
+
+def _experiments_testing(tenant_id: int) -> "QuerySet[Experiment]":
+    from experiments.models import Experiment  # experiments builds on pricing
+
+    return Experiment.objects.for_tenant(tenant_id).filter(status__in=_TESTING_STATUSES)
+
+
+def products_search(*, products: QuerySet[Product], search: str) -> QuerySet[Product]:
+    """Products whose name or sku contains the search text (all of them for no text)."""
+    if not search:
+        return products
+    return products.filter(Q(name__icontains=search) | Q(sku__icontains=search))
+
+
+def product_counts(*, products: QuerySet[Product]) -> dict[str, int]:
+    """How many of these products there are in all, on sale and off sale."""
+    counts = products.aggregate(
+        n_all=Count("pk"),
+        n_active=Count("pk", filter=Q(active=True)),
+        n_inactive=Count("pk", filter=Q(active=False)),
+    )
+    return {name.removeprefix("n_"): value or 0 for name, value in counts.items()}
+
+
+def products_with_experiment(*, products: QuerySet[Product], tenant_id: int) -> QuerySet[Product]:
+    """Products by name, each with ``testing_key``/``testing_status`` of the experiment holding its price."""
+    testing = _experiments_testing(tenant_id).filter(product_id=OuterRef("pk")).order_by("-started_at")
+    return products.annotate(
+        testing_key=Subquery(testing.values("key")[:1]),
+        testing_status=Subquery(testing.values("status")[:1]),
+    ).order_by("name", "sku")
+
+
+def experiment_testing(*, product: Product) -> "Experiment | None":
+    """The running or paused experiment that holds this product's price, or None."""
+    return _experiments_testing(product.tenant_id).filter(product=product).order_by("-started_at").first()
+
+
+def price_history_with_previous(*, product: Product, limit: int) -> list[PricePoint]:
+    """The latest ``limit`` prices, newest first, each with ``previous_price`` (None for the first)."""
+    points = PricePoint.objects.for_tenant(product.tenant_id).filter(product=product)
+    # The window runs before LIMIT, so the oldest row shown still knows the price before it.
+    previous = Window(Lag("price"), order_by=[F("valid_from").asc(), F("id").asc()])
+    return list(
+        points.annotate(previous_price=previous)
+        .select_related("changed_by", "api_key")
+        .order_by("-valid_from", "-id")[:limit]
+    )
