@@ -1,13 +1,15 @@
 """Building blocks of the browser tests: people with real passwords, and logging them in."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from django.db import connections
 from playwright.sync_api import Page, expect
 
 from tenants.models import Membership, Tenant
 from tenants.tests.factories import PASSWORD, MembershipFactory
 
-__all__ = ["PASSWORD", "assert_accessible", "log_in", "member"]
+__all__ = ["PASSWORD", "assert_accessible", "log_in", "member", "off_the_event_loop"]
 
 
 def member(
@@ -46,3 +48,18 @@ def assert_accessible(page: Page) -> None:
     assert not violations, "accessibility problems:\n" + "\n".join(
         f"- {v['id']}: {v['help']} at {', '.join(v['targets'])}" for v in violations
     )
+
+
+def off_the_event_loop(fn, *args, **kwargs):
+    """Run service code in a thread of its own: Playwright's sync API keeps an event loop in
+    the test's thread, and the services' after-commit broadcasts (async_to_sync) refuse to
+    run beside one, so the change would be saved but never announced."""
+
+    def call():
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()

@@ -3,13 +3,12 @@ tenant within a second, over WebSocket and over the SSE fallback; the history ch
 live; deactivating asks first."""
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from e2e.helpers import off_the_event_loop
 from experiments import services as experiment_services
 from pricing import services
 from pricing.models import PricePoint, Product
@@ -20,21 +19,6 @@ from tenants.tests.factories import PASSWORD, MembershipFactory, TenantFactory, 
 LIVE_WITHIN_MS = 1000
 # Connecting (WebSocket or SSE) and subscribing may take a little longer than a change.
 CONNECT_MS = 10_000
-
-
-def off_the_event_loop(fn, *args, **kwargs):
-    """Run service code in a thread of its own: Playwright's sync API keeps an event loop in
-    the test's thread, and the services' after-commit broadcasts (async_to_sync) refuse to
-    run beside one, so the change would be saved but never announced."""
-
-    def call():
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(call).result()
 
 
 def seed_shop():

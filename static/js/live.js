@@ -34,7 +34,8 @@
     if (typeof event.version === "number") version = Math.max(version || 0, event.version);
     document.querySelectorAll("[data-live-price]").forEach(function (el) {
       if (el.dataset.livePrice !== event.sku) return;
-      el.textContent = event.price + " " + event.currency;
+      // A product taken off sale has no price to quote.
+      el.textContent = event.price === null ? "off sale" : event.price + " " + event.currency;
       el.classList.remove("flash");
       void el.offsetWidth; // restart the highlight
       el.classList.add("flash");
