@@ -52,12 +52,14 @@ def _with_health(view: TenantScopedViewMixin, endpoints: QuerySet) -> QuerySet:
 
 
 def _common(view: TenantScopedViewMixin) -> dict[str, Any]:
+    now = timezone.now()
     return {
         "can_manage": Scope.ADMIN in view.access.scopes,
         "signature_header": webhooks.SIGNATURE_HEADER,
         "health_hours": int(HEALTH_WINDOW.total_seconds() // 3600),
         "poll_seconds": POLL_SECONDS,
-        "now": timezone.now(),
+        "now": now,
+        "a_minute_ago": now - timedelta(minutes=1),
         # The receiver's side of the contract, from the service's own constants.
         "retry": {
             "timeout": webhooks.TIMEOUT_SECONDS,
