@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
+from pricing import webhook_views
 from pricing.models import WebhookEndpoint
 from pricing.tests.test_webhooks import Receiver
 from tenants.tests.factories import PASSWORD, MembershipFactory, api_key_for
@@ -17,6 +18,7 @@ from tenants.tests.factories import PASSWORD, MembershipFactory, api_key_for
 # The worker delivers within a second of the change and the page polls every 5 s: allow
 # for a slow, shared machine.
 ARRIVAL_MS = 20_000
+POLL_MS = webhook_views.POLL_SECONDS * 1000
 
 
 def verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
@@ -133,3 +135,15 @@ def test_a_price_change_is_delivered_signed_shown_with_its_attempt_and_redeliver
     expect(page.locator("tbody tr").filter(has_text="erp.example.com")).to_contain_text("Disabled")
     assert re.search(r"\b2\b", listing.locator("td.num").first.inner_text())
     screenshot(page, "webhooks")
+
+    # The deliveries refresh every few seconds, but never under an open confirmation: its
+    # form would be swapped out and the confirmed redelivery silently lost.
+    listing.get_by_role("link", name=receiver.url).click()
+    rows.nth(1).get_by_role("button", name="Redeliver").click()
+    expect(dialog).to_be_visible()
+    page.wait_for_timeout(POLL_MS + 1_500)
+    dialog.get_by_role("button", name="Redeliver").click()
+    expect(page.get_by_role("status").filter(has_text="queued")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/webhooks/\d+/$"))
+    expect(rows.nth(1).locator("td.num")).to_have_text("2", timeout=ARRIVAL_MS)
+    assert len(receiver.received) == 4
