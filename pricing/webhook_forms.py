@@ -7,7 +7,8 @@ from pricing.models import WebhookEndpoint
 
 # What each event type means, for the checkboxes; a type missing here shows its bare name.
 EVENT_TYPE_HELP = {
-    "price.changed": "A product's price changed: by hand, through the API, or by an experiment's rollout.",
+    "price.changed": "A product was added or its price changed: by hand, through the API, "
+    "or by an experiment's rollout.",
 }
 
 
