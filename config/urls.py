@@ -21,6 +21,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("billing/", include("billing.urls")),
     path("products/", include("pricing.urls")),
+    path("webhooks/", include("pricing.webhook_urls")),
     path("", include("tenants.urls")),
 ]
 

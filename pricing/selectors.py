@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Lag
 
-from pricing.models import PricePoint, Product
+from pricing.models import PricePoint, Product, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from tenants.models import Tenant
 
 if TYPE_CHECKING:
     from experiments.models import Experiment
@@ -76,4 +77,59 @@ def price_history_with_previous(*, product: Product, limit: int) -> list[PricePo
         points.annotate(previous_price=previous)
         .select_related("changed_by", "api_key")
         .order_by("-valid_from", "-id")[:limit]
+    )
+
+
+# Webhooks pages ----------------------------------------------------------------------
+
+
+def webhook_endpoints_with_health(
+    *, endpoints: QuerySet[WebhookEndpoint], tenant: Tenant, since: datetime
+) -> QuerySet[WebhookEndpoint]:
+    """Endpoints with their deliveries since `since` counted by outcome, and their latest delivery."""
+    Status = WebhookDelivery.Status
+    recent = Q(deliveries__created_at__gte=since)
+    latest = (
+        WebhookDelivery.objects.for_tenant(tenant)
+        .filter(endpoint=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+    )
+    return endpoints.annotate(
+        delivered_recently=Count("deliveries", filter=recent & Q(deliveries__status=Status.SUCCEEDED)),
+        # Still owed after at least one refused try: the receiver is having trouble now.
+        retrying_recently=Count(
+            "deliveries", filter=recent & Q(deliveries__status=Status.PENDING, deliveries__attempts__gt=0)
+        ),
+        failed_recently=Count("deliveries", filter=recent & Q(deliveries__status=Status.FAILED)),
+        pending_now=Count("deliveries", filter=Q(deliveries__status=Status.PENDING)),
+        last_delivery_status=Subquery(latest.values("status")[:1]),
+        last_delivery_at=Subquery(latest.values("created_at")[:1]),
+    )
+
+
+def webhook_deliveries(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    """An endpoint's deliveries, newest first, with their latest attempt's response code and error."""
+    latest = (
+        WebhookAttempt.objects.for_tenant(endpoint.tenant_id)
+        .filter(delivery=OuterRef("pk"))
+        .order_by("-attempted_at", "-id")
+    )
+    return (
+        WebhookDelivery.objects.for_tenant(endpoint.tenant_id)
+        .filter(endpoint=endpoint)
+        .annotate(
+            last_response_status=Subquery(latest.values("response_status")[:1]),
+            last_error=Subquery(latest.values("error")[:1]),
+        )
+        .defer("payload")
+        .order_by("-id")
+    )
+
+
+def webhook_attempts(*, delivery: WebhookDelivery) -> QuerySet[WebhookAttempt]:
+    """Every attempt at a delivery, in the order they happened."""
+    return (
+        WebhookAttempt.objects.for_tenant(delivery.tenant_id)
+        .filter(delivery=delivery)
+        .order_by("attempted_at", "id")
     )

@@ -142,7 +142,12 @@ def _claim(delivery_id: int) -> WebhookDelivery | None:
     now = timezone.now()
     claimed = (
         WebhookDelivery.objects.unscoped()
-        .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+        .filter(
+            pk=delivery_id,
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+            endpoint__active=True,
+        )
         .update(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
     )
     if not claimed:
@@ -230,7 +235,10 @@ def due_deliveries(limit: int = 500) -> list[int]:
     """Deliveries whose time has come, oldest first (the sweep's work list)."""
     return list(
         WebhookDelivery.objects.unscoped()
-        .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
+        # A disabled endpoint's deliveries wait, untried, until it is enabled again.
+        .filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now(), endpoint__active=True
+        )
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )

@@ -132,6 +132,29 @@ def test_delivery_retries_until_the_receiver_answers_2xx(
     assert len({h["Pricelab-Event-Id"] for h, _ in receiver.received}) == 1  # one event, three tries
 
 
+def test_a_disabled_endpoints_deliveries_wait_untried_until_it_is_enabled(
+    alice, tea, private_ok, django_capture_on_commit_callbacks
+):
+    receiver = Receiver(statuses=[500, 200])
+    endpoint, _ = webhooks.endpoint_create(
+        tenant=alice.tenant, url=receiver.url, event_types=["price.changed"]
+    )
+    reprice(tea, "11.00", django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.for_tenant(alice.tenant).get()
+    endpoint.active = False
+    endpoint.save(update_fields=["active"])
+    make_due(delivery)
+    assert webhooks_sweep() == 0
+    assert webhooks.deliver(delivery_id=delivery.pk) is None
+    assert len(receiver.received) == 1  # only the try before it was disabled
+    endpoint.active = True
+    endpoint.save(update_fields=["active"])
+    webhooks_sweep()
+    receiver.close()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("succeeded", 2)
+
+
 def test_a_receiver_that_is_down_loses_nothing_and_a_slow_one_times_out(
     alice, tea, private_ok, django_capture_on_commit_callbacks, monkeypatch
 ):

@@ -52,6 +52,35 @@
     }
   });
 
+  // A region refreshed by htmx polling (hx-trigger="every …") waits while the person is
+  // busy with it: a swap would pull a form out from under the open confirm dialog (its
+  // confirmed submit then goes nowhere), or drop the text they are selecting to copy.
+  // It also waits while the tab is hidden.
+  function busy(element) {
+    const dialog = document.getElementById("confirm-dialog");
+    if (dialog && dialog.open) return true;
+    if (document.hidden) return true;
+    const selection = window.getSelection && window.getSelection();
+    return Boolean(selection && !selection.isCollapsed && element.contains(selection.anchorNode));
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const element = event.detail && event.detail.elt;
+    const trigger = element && element.getAttribute && element.getAttribute("hx-trigger");
+    if (trigger && /\bevery\b/.test(trigger) && busy(element)) event.preventDefault();
+  });
+
+  // A session that ended while a page was open: htmx would follow the redirect and put the
+  // login form inside the refreshed region. Go to the login page instead.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const xhr = event.detail && event.detail.xhr;
+    if (!xhr || !xhr.responseURL) return;
+    const url = new URL(xhr.responseURL);
+    if (url.pathname === "/login/") {
+      event.detail.shouldSwap = false;
+      window.location.assign(url.pathname + "?next=" + encodeURIComponent(location.pathname + location.search));
+    }
+  });
+
   // A <select> inside form[data-autosubmit] submits on change; its button stays for
   // keyboard and no-script users, visually hidden once this runs.
   document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
