@@ -57,18 +57,14 @@
     if (recent.querySelector('tr[data-version="' + event.version + '"]')) return; // a replay
     const row = el("tr", null, "flash");
     row.dataset.version = event.version;
-    const sku = el("td");
-    sku.append(el("code", event.sku));
-    const why = el("td", labels[event.source] || event.source);
-    if (event.experiment) {
-      why.append(" ");
-      why.append(el("span", event.experiment, "sub"));
-    }
+    const what = el("td");
+    const why = (labels[event.source] || event.source) + (event.experiment ? " · " + event.experiment : "");
+    what.append(el("code", event.sku, "nowrap"), " ", el("span", why, "sub"));
     const when = el("td", null, "nowrap");
     const time = el("time", "just now");
     time.dateTime = event.changed_at;
     when.append(time);
-    row.append(sku, priceCell(event), why, when);
+    row.append(what, priceCell(event), when);
     recent.prepend(row);
     while (recent.rows.length > maxRows) recent.deleteRow(recent.rows.length - 1);
     show("recent-wrap", "recent-empty");

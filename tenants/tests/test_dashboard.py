@@ -2,22 +2,20 @@
 leader, the live price board, recent price changes and the first-run checklist."""
 
 import re
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
-from billing.models import UsageDaily
 from billing.services import account_plan_set
 from experiments import services as experiment_services
-from experiments.models import Conversion, Exposure, Variant
 from experiments.selectors import variant_totals, variant_totals_of_many
 from pricing import services as pricing_services
 from pricing.models import PricePoint
 from tenants.models import Role
+from tenants.tests import dashboard_data as data
+from tenants.tests.dashboard_data import VARIANTS
 from tenants.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,11 +23,6 @@ pytestmark = pytest.mark.django_db
 # Session, person, plan, usage, products, experiments and their totals, changes, checklist,
 # team and the workspace switcher: 13 today, with a little room.
 DASHBOARD_MAX_QUERIES = 15
-
-VARIANTS = [
-    {"key": "control", "name": "Control", "price": "10.00", "weight": "0.5", "is_control": True},
-    {"key": "higher", "name": "Higher price", "price": "12.00", "weight": "0.5"},
-]
 
 
 @pytest.fixture(autouse=True)
@@ -39,51 +32,15 @@ def _pages_of_other_parts_routed(settings):
 
 
 def product(party, sku, price, name=None):
-    return pricing_services.product_create(
-        tenant=party.tenant, sku=sku, name=name or sku.title(), currency="EUR", base_price=price
-    )
-
-
-def traffic(experiment, split: dict[str, tuple[int, int]]) -> None:
-    """Visitors and buyers per variant key, in the experiment's current phase."""
-    tenant_id = experiment.tenant_id
-    variants = {v.key: v for v in Variant.objects.for_tenant(tenant_id).filter(experiment=experiment)}
-    seen = timezone.now() - timedelta(hours=1)
-    exposures, conversions = [], []
-    for key, (visitors, buyers) in split.items():
-        variant = variants[key]
-        for i in range(visitors):
-            visitor = f"{experiment.key}-{key}-{i}"
-            exposures.append(
-                Exposure(
-                    tenant_id=tenant_id, experiment=experiment, phase=experiment.phase,
-                    variant=variant, visitor_id=visitor, exposed_at=seen,
-                )
-            )  # fmt: skip
-            if i < buyers:
-                conversions.append(
-                    Conversion(
-                        tenant_id=tenant_id, experiment=experiment, product_id=experiment.product_id,
-                        phase=experiment.phase, visitor_id=visitor, revenue=variant.price,
-                    )
-                )  # fmt: skip
-    Exposure.objects.bulk_create(exposures)
-    Conversion.objects.bulk_create(conversions)
+    return data.product(party.tenant, sku, price, name)
 
 
 def running_experiment(party, prod, key, name, split, target=400):
-    experiment = experiment_services.experiment_create(
-        tenant=party.tenant, product=prod, key=key, name=name, variants=VARIANTS, target_sample_size=target
-    )
-    experiment = experiment_services.experiment_start(experiment=experiment)
-    traffic(experiment, split)
-    return experiment
+    return data.running_experiment(party.tenant, prod, key, name, split, target)
 
 
 def usage(party, *, quotes: int, events: int) -> None:
-    today = datetime.now(UTC).date()
-    UsageDaily.objects.create(tenant=party.tenant, day=today, kind="quote", units=quotes)
-    UsageDaily.objects.create(tenant=party.tenant, day=today, kind="event", units=events)
+    data.usage(party.tenant, quotes=quotes, events=events)
 
 
 def text_of(html: str) -> str:
@@ -168,9 +125,9 @@ def test_recent_price_changes_show_what_changed_newest_first(client, shop):
     html = dashboard(client, shop)
     recent = html[html.index('id="recent-changes"') :]
     words = text_of(recent)
-    started = words.index("tea 10.00 EUR Experiment started tea-price")
-    repriced = words.index("coffee 4.50 EUR → 5.00 EUR Manual edit")
-    created = words.index("coffee 4.50 EUR Product created")
+    started = words.index("tea Experiment started · tea-price 10.00 EUR")
+    repriced = words.index("coffee Manual edit 4.50 EUR → 5.00 EUR")
+    created = words.index("coffee Product created 4.50 EUR")
     assert started < repriced < created
     assert 'data-max="10"' in recent
     assert 'id="price-source-labels"' in html
