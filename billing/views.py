@@ -14,8 +14,8 @@ from django.views.generic import TemplateView
 
 from billing import stripe_gateway as gateway
 from billing import subscriptions
-from billing.models import Invoice, Plan, Subscription
-from billing.selectors import usage_this_period
+from billing.models import Invoice, Subscription
+from billing.selectors import plans_offered, usage_meter
 from billing.services import account_ensure, format_cents
 from config.api import error_body
 from tenants.mixins import TenantScopedViewMixin
@@ -23,6 +23,8 @@ from tenants.models import Scope
 
 # Invoices listed on the billing page: two years of monthly ones.
 INVOICES_SHOWN = 24
+# Subscription statuses with a plan being paid for: plan changes go through the portal.
+SUBSCRIBED = {Subscription.Status.ACTIVE, Subscription.Status.TRIALING, Subscription.Status.PAST_DUE}
 
 
 def _billing_url(query: str = "") -> str:
@@ -68,32 +70,36 @@ class BillingView(TenantScopedViewMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         tenant = self.access.tenant
         account = account_ensure(tenant=tenant)
-        usage = usage_this_period(tenant=tenant)
-        limit = usage.limits.monthly_units
-        plans = [p for p in Plan.objects.filter(public=True, monthly_price__gt=0) if p.stripe_price_id]
         current = subscriptions.subscription_current(tenant=tenant)
-        subscribed = current is not None and current.status in {
-            Subscription.Status.ACTIVE,
-            Subscription.Status.TRIALING,
-            Subscription.Status.PAST_DUE,
-        }
         return super().get_context_data(
             account=account,
             plan=account.plan,
             subscription=current,
-            usage=usage,
-            limit=limit,
-            percent=min(round(100 * usage.used / limit), 100) if limit else None,
+            subscribed=current is not None and current.status in SUBSCRIBED,
+            subscription_amount=(
+                format_cents(current.unit_amount * current.quantity, current.currency) if current else None
+            ),
+            usage=usage_meter(tenant=tenant),
+            plans=plans_offered(),
             invoices=[
                 (invoice, format_cents(invoice.total, invoice.currency))
-                for invoice in self.get_queryset().order_by("-created")[:INVOICES_SHOWN]
+                for invoice in self.get_queryset().order_by("-created", "-id")[:INVOICES_SHOWN]
             ],
-            plans=plans,
-            subscribed=subscribed,
             can_manage=Scope.ADMIN in self.access.scopes,
             billing_configured=gateway.is_configured(),
+            grace_days=settings.BILLING_GRACE_DAYS,
             **kwargs,
         )
+
+
+def _refusal(error: gateway.BillingError) -> str:
+    """What a person reads when a Stripe call failed: Stripe's reason, and what it means for them."""
+    if isinstance(error, gateway.BillingUnavailable) and error.code == "billing_unavailable":
+        return (
+            f"{error.message} Nothing was charged and your plan is unchanged. "
+            "Please try again in a few minutes."
+        )
+    return error.message
 
 
 class CheckoutView(TenantScopedViewMixin, View):
@@ -113,7 +119,7 @@ class CheckoutView(TenantScopedViewMixin, View):
                 cancel_url=_billing_url("?checkout=cancel"),
             )
         except gateway.BillingError as error:
-            messages.error(request, error.message)
+            messages.error(request, _refusal(error))
             return _see_other(reverse("billing"))
         return _see_other(url)
 
@@ -130,7 +136,7 @@ class PortalView(TenantScopedViewMixin, View):
         try:
             url = subscriptions.portal_start(account=account, return_url=_billing_url())
         except gateway.BillingError as error:
-            messages.error(request, error.message)
+            messages.error(request, _refusal(error))
             return _see_other(reverse("billing"))
         return _see_other(url)
 

@@ -98,6 +98,150 @@ def unattributed_conversions(experiment: Experiment, phase: int) -> int:
     )
 
 
+def variant_totals_of_many(
+    experiments: list[Experiment], *, tenant_id: int
+) -> dict[int, list[VariantTotals]]:
+    """``variant_totals`` of several experiments in their current phases, in two queries.
+
+    The same counting rules as ``variant_totals`` (a conversion counts for its visitor's
+    exposure in the phase, if it came at or after it), grouped by experiment as well.
+    """
+    if not experiments:
+        return {}
+    ids = [e.pk for e in experiments]
+    money = DecimalField(max_digits=24, decimal_places=4)
+    per_visitor = (
+        Conversion.objects.for_tenant(tenant_id)
+        .filter(
+            experiment_id=OuterRef("experiment_id"),
+            phase=OuterRef("phase"),
+            visitor_id=OuterRef("visitor_id"),
+            occurred_at__gte=OuterRef("exposed_at"),
+        )
+        .values("visitor_id")
+        .annotate(total=Sum("revenue"))
+        .values("total")
+    )
+    rows = (
+        Exposure.objects.for_tenant(tenant_id)
+        .filter(experiment_id__in=ids, phase=F("experiment__phase"))
+        .annotate(spent=Subquery(per_visitor, output_field=money))
+        .values("experiment_id", "variant_id")
+        .annotate(
+            visitors=Count("id"),
+            converters=Count("id", filter=Q(spent__isnull=False)),
+            revenue=Coalesce(Sum("spent"), Decimal(0), output_field=money),
+            revenue_squares=Coalesce(Sum(F("spent") * F("spent")), Decimal(0), output_field=money),
+        )
+    )
+    by_variant = {(row["experiment_id"], row["variant_id"]): row for row in rows}
+    totals: dict[int, list[VariantTotals]] = {pk: [] for pk in ids}
+    variants = (
+        Variant.objects.for_tenant(tenant_id)
+        .filter(experiment_id__in=ids, active=True)
+        .order_by("experiment_id", "position", "id")
+    )
+    for variant in variants:
+        row = by_variant.get((variant.experiment_id, variant.pk), {})
+        totals[variant.experiment_id].append(
+            VariantTotals(
+                variant=variant,
+                visitors=row.get("visitors", 0),
+                converters=row.get("converters", 0),
+                revenue=row.get("revenue") or Decimal(0),
+                revenue_squares=row.get("revenue_squares") or Decimal(0),
+            )
+        )
+    return totals
+
+
+@dataclass(frozen=True)
+class RunningSummary:
+    """A running experiment at a glance: who leads on the primary metric, and how surely."""
+
+    experiment: Experiment
+    totals: list[VariantTotals]
+    # The variant with the best primary metric so far (None before any visitor).
+    leader: VariantTotals | None
+    # The variant compared with control: the leader, or the best challenger while control leads.
+    challenger: VariantTotals | None
+    comparison: stats.Comparison | None
+    srm_mismatch: bool
+
+    @property
+    def visitors(self) -> int:
+        return sum(t.visitors for t in self.totals)
+
+    @property
+    def fewest(self) -> int:
+        return min((t.visitors for t in self.totals), default=0)
+
+    @property
+    def progress(self) -> int | None:
+        """Percent of the target sample size reached by the smallest variant."""
+        target = self.experiment.target_sample_size
+        return min(100 * self.fewest // target, 100) if target else None
+
+    @property
+    def control_leads(self) -> bool:
+        return self.leader is not None and self.leader.variant.is_control
+
+    @property
+    def early(self) -> bool:
+        """Too few visitors for the numbers to mean much (the verdict's own threshold)."""
+        return self.fewest < MIN_VISITORS_FOR_VERDICT
+
+    @property
+    def uplift(self) -> str | None:
+        """The challenger's relative uplift over control on the primary metric, e.g. "+12.3 %"."""
+        return _pct(self.comparison.lift) if self.comparison else None
+
+    @property
+    def chance_to_beat_control(self) -> str | None:
+        """The challenger's chance to beat control, e.g. "97.1 %"."""
+        return f"{self.comparison.chance_to_beat_control * 100:.1f} %" if self.comparison else None
+
+
+def _summary(experiment: Experiment, totals: list[VariantTotals]) -> RunningSummary:
+    metric = experiment.primary_metric
+    seen = [t for t in totals if t.visitors]
+    leader = max(seen, key=lambda t: t.moments(metric).mean, default=None)
+    control = next((t for t in totals if t.variant.is_control), None)
+    challengers = [t for t in seen if t is not control]
+    if leader is not None and leader is not control:
+        challenger = leader
+    else:
+        challenger = max(challengers, key=lambda t: t.moments(metric).mean, default=None)
+    comparison = None
+    if control is not None and challenger is not None:
+        comparison = stats.compare(control.moments(metric), challenger.moments(metric))
+    srm = stats.sample_ratio([t.visitors for t in totals], [float(t.variant.weight) for t in totals])
+    return RunningSummary(
+        experiment=experiment,
+        totals=totals,
+        leader=leader,
+        challenger=challenger,
+        comparison=comparison,
+        srm_mismatch=bool(srm and srm.mismatch),
+    )
+
+
+def experiments_running(*, tenant_id: int) -> list[Experiment]:
+    """The tenant's running experiments with their products, newest first (at most one a product)."""
+    return list(
+        Experiment.objects.for_tenant(tenant_id)
+        .filter(status=Experiment.Status.RUNNING)
+        .select_related("product")
+        .order_by("-started_at", "-id")
+    )
+
+
+def running_summaries(experiments: list[Experiment], *, tenant_id: int) -> list[RunningSummary]:
+    """Each experiment's leader on its primary metric, in two queries however many there are."""
+    totals = variant_totals_of_many(experiments, tenant_id=tenant_id)
+    return [_summary(e, totals[e.pk]) for e in experiments]
+
+
 def _pct(value: float) -> str:
     return f"{value * 100:+.1f} %"
 

@@ -6,11 +6,20 @@ from typing import TYPE_CHECKING
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Lag
 
-from pricing.models import PricePoint, Product, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from pricing.models import PriceChange, PricePoint, Product, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
     from experiments.models import Experiment
+
+# Feed entries that moved a product's base price (the others announce experiments and
+# sale status at an unchanged price).
+PRICE_MOVES = (
+    PriceChange.Source.CREATED,
+    PriceChange.Source.MANUAL,
+    PriceChange.Source.API,
+    PriceChange.Source.EXPERIMENT,
+)
 
 
 def price_history(
@@ -133,3 +142,33 @@ def webhook_attempts(*, delivery: WebhookDelivery) -> QuerySet[WebhookAttempt]:
         .filter(delivery=delivery)
         .order_by("attempted_at", "id")
     )
+
+
+# Dashboard ----------------------------------------------------------------------------
+
+
+def products_on_sale(*, tenant_id: int, limit: int) -> list[Product]:
+    """Active products by name (at most ``limit``), each with its last price move.
+
+    ``last_previous`` and ``last_changed_at`` come from the newest PRICE_MOVES entry of
+    the feed, read in the same query.
+    """
+    last_move = (
+        PriceChange.objects.for_tenant(tenant_id)
+        .filter(product_id=OuterRef("pk"), source__in=PRICE_MOVES)
+        .order_by("-version")
+    )
+    return list(
+        Product.objects.for_tenant(tenant_id)
+        .filter(active=True)
+        .annotate(
+            last_previous=Subquery(last_move.values("previous_price")[:1]),
+            last_changed_at=Subquery(last_move.values("changed_at")[:1]),
+        )
+        .order_by("name", "sku")[:limit]
+    )
+
+
+def price_changes_recent(*, tenant_id: int, limit: int) -> list[PriceChange]:
+    """The tenant's newest entries of the live price feed, newest first."""
+    return list(PriceChange.objects.for_tenant(tenant_id).order_by("-version")[:limit])

@@ -85,8 +85,12 @@ class SignupView(FormView):
 
 
 class DashboardView(TenantScopedViewMixin, TemplateView):
+    """Usage against the plan, running experiments and their leaders, live prices, recent changes."""
+
     template_name = "tenants/dashboard.html"
     scoped_model = ApiKey
+    # Teammates listed beside the board; the Team page has everyone.
+    members_shown = 6
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated and session_access(request) is None:
@@ -99,11 +103,19 @@ class DashboardView(TenantScopedViewMixin, TemplateView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # Imported here: the dashboard reads billing, pricing and experiments, which build on tenants.
+        from tenants.dashboard import RECENT_CHANGES_SHOWN, SOURCE_LABELS, dashboard_for
+
         tenant = self.access.tenant
+        members = Membership.objects.for_tenant(tenant).select_related("user").order_by("created_at")
         return super().get_context_data(
-            api_keys=self.get_queryset().filter(revoked_at=None).order_by("-created_at")[:5],
-            members=Membership.objects.for_tenant(tenant).select_related("user").order_by("created_at"),
+            board=dashboard_for(tenant=tenant),
+            recent_max=RECENT_CHANGES_SHOWN,
+            source_labels=SOURCE_LABELS,
+            members=members[: self.members_shown],
             api_base=self.request.build_absolute_uri("/api/v1/"),
+            can_write=Scope.WRITE in self.access.scopes,
+            can_admin=Scope.ADMIN in self.access.scopes,
             **kwargs,
         )
 

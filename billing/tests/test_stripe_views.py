@@ -93,7 +93,7 @@ def test_the_billing_page_shows_plan_usage_and_invoices(client, stripe_standin, 
     page = client.get(reverse("billing"))
     assert page.status_code == 200
     text = page.text
-    assert "Free" in text and "1000 metered units a month" in text
+    assert "Free" in text and "1,000 metered units a month" in text
     assert "ALICE-0001" in text and "29.00 USD" in text and "https://invoice.stripe.test/i/in_alice" in text
     assert "Choose Starter" in text and "Choose Pro" in text
     assert "Billing is not available" not in text
