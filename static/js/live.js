@@ -14,7 +14,9 @@
   // A WebSocket that has not said "subscribed" within this time counts as failed.
   const WS_OPEN_TIMEOUT_MS = 4000;
 
-  let version = null;
+  // The version the page was rendered at: the first connection replays anything newer.
+  const rendered = parseInt(document.body.dataset.liveSince, 10);
+  let version = Number.isNaN(rendered) ? null : rendered;
   let transport = window.PRICELAB_LIVE_TRANSPORT || "ws"; // tests may force "sse"
   let backoff = 1000;
   let wsFailures = 0;
