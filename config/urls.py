@@ -20,6 +20,7 @@ urlpatterns = [
     re_path(r"^api/(?P<path>.*)$", views.api_not_found),
     path("admin/", admin.site.urls),
     path("billing/", include("billing.urls")),
+    path("experiments/", include("experiments.urls")),
     path("", include("tenants.urls")),
 ]
 
