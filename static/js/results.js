@@ -203,6 +203,11 @@
     chart.data.datasets[1].pointBackgroundColor = d.colours;
   }
 
+  // "2026-11-18" → "18 Nov": the days are UTC dates, shown as such.
+  function dayLabel(iso) {
+    return new Date(iso + "T00:00:00Z").toLocaleDateString("en-GB", { day: "numeric", month: "short", timeZone: "UTC" });
+  }
+
   // Cumulative conversion rate per variant, by day of first exposure.
   function cumulativeDatasets(data) {
     const series = data.series.variants;
@@ -224,7 +229,7 @@
   function cumulativeConfig(data) {
     return {
       type: "line",
-      data: { labels: data.series.days, datasets: cumulativeDatasets(data) },
+      data: { labels: data.series.days.map(dayLabel), datasets: cumulativeDatasets(data) },
       options: {
         animation: { duration: 300 },
         interaction: { mode: "index", intersect: false },
@@ -242,7 +247,7 @@
 
   function updateCumulative(chart, data) {
     const fresh = cumulativeDatasets(data);
-    chart.data.labels = data.series.days;
+    chart.data.labels = data.series.days.map(dayLabel);
     // Keep the dataset objects (Chart.js tracks them) and replace only their values.
     fresh.forEach(function (set, i) {
       if (chart.data.datasets[i]) Object.assign(chart.data.datasets[i], set);
