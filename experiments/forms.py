@@ -5,11 +5,13 @@ of a design (exactly one control, weights adding up to 1, prices in the currency
 service's, whose errors ``apply_service_errors`` puts next to the field or row they concern.
 """
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from experiments import services
 from experiments.api import MAX_SAMPLE_SIZE
@@ -117,9 +119,16 @@ class ExperimentForm(forms.Form):
 
     def clean_key(self) -> str:
         key = self.cleaned_data["key"]
-        if key in RESERVED_KEYS:
+        if key in RESERVED_KEYS and not self.fields["key"].disabled:
             raise ValidationError(f"“{key}” is the name of a page here; choose another key.")
         return key
+
+    def clean_end_at(self) -> datetime | None:
+        end_at = self.cleaned_data["end_at"]
+        # A past end would pause the test the minute it starts.
+        if end_at is not None and end_at <= timezone.now():
+            raise ValidationError("Choose a time in the future, or leave it empty.")
+        return end_at
 
     def service_fields(self) -> dict[str, Any]:
         """The cleaned design as the service's keyword arguments (coverage as a share of 1)."""

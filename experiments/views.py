@@ -309,6 +309,12 @@ class ExperimentResultsView(TenantScopedViewMixin, DetailView):
     def refine_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.select_related("product")
 
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.object = self.get_object()
+        if not request.htmx:  # a person who followed the URL wants the whole page
+            return HttpResponseRedirect(_detail_url(self.object))
+        return self.render_to_response(self.get_context_data(object=self.object))
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(**_results_context(self.object), **kwargs)
 
@@ -369,7 +375,7 @@ class ExperimentCompleteView(_ActionView):
     def act(self, experiment: Experiment) -> str:
         form = CompleteForm(self.request.POST, experiment=experiment)
         if not form.is_valid():
-            raise ValidationError(f"Choose a winner among the variants: {form.errors.as_text()}")
+            raise ValidationError("Choose a winner among the variants of this experiment, or none.")
         winner, rollout = form.cleaned_data["winner"] or None, form.cleaned_data["rollout"]
         experiment = services.experiment_complete(
             experiment=experiment, winner_key=winner, rollout=rollout, changed_by=self.request.user

@@ -461,6 +461,9 @@ def test_the_polled_results_include_exposures_still_in_the_buffer(owner, alice, 
     assert "<html" not in partial.text
     assert re.search(r'id="total-visitors">\s*7<', partial.text)
     assert 'id="results-data"' in partial.text
+    followed = owner.get(reverse("experiment_results", args=["tea-price"]))
+    assert followed.status_code == 302
+    assert followed["Location"] == reverse("experiment_detail", args=["tea-price"])
 
 
 def test_polling_stops_once_the_experiment_is_over(owner, running):
@@ -633,3 +636,20 @@ def test_every_tab_renders_its_rows(owner, alice, product, status):
     text = text_of(owner.get(reverse("experiments"), {"status": status}))
     assert f"Test {status}" in text
     assert Product.objects.for_tenant(alice.tenant).count() == 1
+
+
+def test_an_end_in_the_past_is_refused(owner, alice, product):
+    response = owner.post(reverse("experiment_new"), design(product=product.pk, end_at="2020-01-01T10:00"))
+    assert response.status_code == 400
+    assert response.context["form"].errors["end_at"] == ["Choose a time in the future, or leave it empty."]
+    assert 'value="2020-01-01T10:00"' in response.text
+    assert not Experiment.objects.for_tenant(alice.tenant).exists()
+
+
+def test_an_end_date_is_kept_in_utc(owner, alice, product):
+    later = (timezone.now() + timedelta(days=30)).replace(second=0, microsecond=0)
+    response = owner.post(
+        reverse("experiment_new"), design(product=product.pk, end_at=later.strftime("%Y-%m-%dT%H:%M"))
+    )
+    assert response.status_code == 303
+    assert Experiment.objects.for_tenant(alice.tenant).get(key="coffee-price").end_at == later
