@@ -22,6 +22,7 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("products/", include("pricing.urls")),
     path("webhooks/", include("pricing.webhook_urls")),
+    path("experiments/", include("experiments.urls")),
     path("", include("tenants.urls")),
 ]
 

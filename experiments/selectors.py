@@ -1,15 +1,22 @@
-"""Reads about experiments: results with statistics and a verdict."""
+"""Reads about experiments: results with statistics and a verdict, and what the pages list."""
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
+from statistics import NormalDist
 from typing import Any
 
-from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DecimalField, Exists, F, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
 
 from experiments import stats
 from experiments.models import Conversion, Experiment, Exposure, Variant
+from pricing.models import Product
 from pricing.money import format_amount
+from tenants.models import Tenant
 
 # Below this many visitors per variant the engine's normal approximations are shaky;
 # the verdict says "collecting data" instead of reading tea leaves.
@@ -33,20 +40,18 @@ class VariantTotals:
         )
 
 
-def variant_totals(experiment: Experiment, phase: int) -> list[VariantTotals]:
-    """Visitors, converting visitors and revenue per variant in one phase.
+# Sums of money per visitor and their squares: wide enough for any realistic total.
+_MONEY = DecimalField(max_digits=24, decimal_places=4)
 
-    A conversion counts for the variant its visitor was exposed to in the phase, if it came
-    at or after the exposure; revenue is summed per visitor first, so revenue per visitor
-    has a per-visitor variance.
-    """
-    tenant_id = experiment.tenant_id
-    money = DecimalField(max_digits=24, decimal_places=4)
+
+def _with_spend(exposures: QuerySet[Exposure], tenant_id: int) -> QuerySet[Exposure]:
+    """Exposures annotated with ``spent``: what their visitor spent at or after the exposure,
+    in the same experiment and phase (NULL for a visitor who bought nothing)."""
     per_visitor = (
         Conversion.objects.for_tenant(tenant_id)
         .filter(
-            experiment=experiment,
-            phase=phase,
+            experiment_id=OuterRef("experiment_id"),
+            phase=OuterRef("phase"),
             visitor_id=OuterRef("visitor_id"),
             # A purchase before the visitor saw the test price was not caused by it.
             occurred_at__gte=OuterRef("exposed_at"),
@@ -55,34 +60,46 @@ def variant_totals(experiment: Experiment, phase: int) -> list[VariantTotals]:
         .annotate(total=Sum("revenue"))
         .values("total")
     )
-    rows = (
-        Exposure.objects.for_tenant(tenant_id)
-        .filter(experiment=experiment, phase=phase)
-        .annotate(spent=Subquery(per_visitor, output_field=money))
-        .values("variant_id")
-        .annotate(
-            visitors=Count("id"),
-            converters=Count("id", filter=Q(spent__isnull=False)),
-            revenue=Coalesce(Sum("spent"), Decimal(0), output_field=money),
-            revenue_squares=Coalesce(Sum(F("spent") * F("spent")), Decimal(0), output_field=money),
-        )
+    return exposures.annotate(spent=Subquery(per_visitor, output_field=_MONEY))
+
+
+def _totals() -> dict[str, Any]:
+    """The aggregates behind every result: visitors, converting visitors, revenue and its squares."""
+    return {
+        "visitors": Count("id"),
+        "converters": Count("id", filter=Q(spent__isnull=False)),
+        "revenue": Coalesce(Sum("spent"), Decimal(0), output_field=_MONEY),
+        "revenue_squares": Coalesce(Sum(F("spent") * F("spent")), Decimal(0), output_field=_MONEY),
+    }
+
+
+def _variant_totals(variant: Variant, row: dict[str, Any]) -> VariantTotals:
+    return VariantTotals(
+        variant=variant,
+        visitors=row.get("visitors", 0),
+        converters=row.get("converters", 0),
+        revenue=row.get("revenue") or Decimal(0),
+        revenue_squares=row.get("revenue_squares") or Decimal(0),
     )
+
+
+def variant_totals(experiment: Experiment, phase: int) -> list[VariantTotals]:
+    """Visitors, converting visitors and revenue per variant in one phase.
+
+    A conversion counts for the variant its visitor was exposed to in the phase, if it came
+    at or after the exposure; revenue is summed per visitor first, so revenue per visitor
+    has a per-visitor variance.
+    """
+    tenant_id = experiment.tenant_id
+    exposed = Exposure.objects.for_tenant(tenant_id).filter(experiment=experiment, phase=phase)
+    rows = _with_spend(exposed, tenant_id).values("variant_id").annotate(**_totals())
     by_variant = {row["variant_id"]: row for row in rows}
-    totals = []
-    for variant in (
-        Variant.objects.for_tenant(tenant_id).filter(experiment=experiment, active=True).order_by("position")
-    ):
-        row = by_variant.get(variant.pk, {})
-        totals.append(
-            VariantTotals(
-                variant=variant,
-                visitors=row.get("visitors", 0),
-                converters=row.get("converters", 0),
-                revenue=row.get("revenue") or Decimal(0),
-                revenue_squares=row.get("revenue_squares") or Decimal(0),
-            )
-        )
-    return totals
+    return [
+        _variant_totals(variant, by_variant.get(variant.pk, {}))
+        for variant in Variant.objects.for_tenant(tenant_id)
+        .filter(experiment=experiment, active=True)
+        .order_by("position")
+    ]
 
 
 def unattributed_conversions(experiment: Experiment, phase: int) -> int:
@@ -109,31 +126,10 @@ def variant_totals_of_many(
     if not experiments:
         return {}
     ids = [e.pk for e in experiments]
-    money = DecimalField(max_digits=24, decimal_places=4)
-    per_visitor = (
-        Conversion.objects.for_tenant(tenant_id)
-        .filter(
-            experiment_id=OuterRef("experiment_id"),
-            phase=OuterRef("phase"),
-            visitor_id=OuterRef("visitor_id"),
-            occurred_at__gte=OuterRef("exposed_at"),
-        )
-        .values("visitor_id")
-        .annotate(total=Sum("revenue"))
-        .values("total")
+    exposed = Exposure.objects.for_tenant(tenant_id).filter(
+        experiment_id__in=ids, phase=F("experiment__phase")
     )
-    rows = (
-        Exposure.objects.for_tenant(tenant_id)
-        .filter(experiment_id__in=ids, phase=F("experiment__phase"))
-        .annotate(spent=Subquery(per_visitor, output_field=money))
-        .values("experiment_id", "variant_id")
-        .annotate(
-            visitors=Count("id"),
-            converters=Count("id", filter=Q(spent__isnull=False)),
-            revenue=Coalesce(Sum("spent"), Decimal(0), output_field=money),
-            revenue_squares=Coalesce(Sum(F("spent") * F("spent")), Decimal(0), output_field=money),
-        )
-    )
+    rows = _with_spend(exposed, tenant_id).values("experiment_id", "variant_id").annotate(**_totals())
     by_variant = {(row["experiment_id"], row["variant_id"]): row for row in rows}
     totals: dict[int, list[VariantTotals]] = {pk: [] for pk in ids}
     variants = (
@@ -143,15 +139,7 @@ def variant_totals_of_many(
     )
     for variant in variants:
         row = by_variant.get((variant.experiment_id, variant.pk), {})
-        totals[variant.experiment_id].append(
-            VariantTotals(
-                variant=variant,
-                visitors=row.get("visitors", 0),
-                converters=row.get("converters", 0),
-                revenue=row.get("revenue") or Decimal(0),
-                revenue_squares=row.get("revenue_squares") or Decimal(0),
-            )
-        )
+        totals[variant.experiment_id].append(_variant_totals(variant, row))
     return totals
 
 
@@ -246,6 +234,24 @@ def _pct(value: float) -> str:
     return f"{value * 100:+.1f} %"
 
 
+def _best_significant(comparisons: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The comparison with the largest significant uplift over control, if any."""
+    winners = [c for c in comparisons if c["significant"] and c["lift"] > 0]
+    return max(winners, key=lambda c: c["lift"], default=None)
+
+
+# The per-variant intervals drawn on the results charts: 95 %, like the uplift intervals.
+_Z = NormalDist().inv_cdf(1 - stats.ALPHA / 2)
+
+
+def _mean_interval(moments: stats.Moments) -> list[float] | None:
+    """Normal-approximation interval of a variant's mean per visitor (floored at 0: no metric is negative)."""
+    if moments.n < 2:
+        return None
+    half = _Z * math.sqrt(moments.variance / moments.n)
+    return [max(moments.mean - half, 0.0), moments.mean + half]
+
+
 def _verdict(
     experiment: Experiment, totals: list[VariantTotals], comparisons: dict, srm: stats.SampleRatio | None
 ) -> str:
@@ -259,10 +265,9 @@ def _verdict(
     if fewest < MIN_VISITORS_FOR_VERDICT:
         return f"Collecting data: {sum(t.visitors for t in totals)} visitors so far."
     primary = comparisons[experiment.primary_metric]
-    winners = [c for c in primary if c["significant"] and c["lift"] > 0]
+    best = _best_significant(primary)
     losers = [c for c in primary if c["significant"] and c["lift"] < 0]
-    if winners:
-        best = max(winners, key=lambda c: c["lift"])
+    if best is not None:
         return (
             f"{best['variant']} beats control on {metric} by {_pct(best['lift'])} "
             f"(95 % interval {_pct(best['ci'][0])} to {_pct(best['ci'][1])}, p = {best['p_value']:.4f}); "
@@ -316,8 +321,10 @@ def experiment_results(experiment: Experiment) -> dict[str, Any]:
                 "visitors": t.visitors,
                 "conversions": t.converters,
                 "conversion_rate": t.converters / t.visitors if t.visitors else None,
+                "conversion_rate_ci": _mean_interval(t.moments(Experiment.Metric.CONVERSION_RATE)),
                 "revenue": format_amount(t.revenue, currency),
                 "revenue_per_visitor": float(t.revenue) / t.visitors if t.visitors else None,
+                "revenue_per_visitor_ci": _mean_interval(t.moments(Experiment.Metric.REVENUE_PER_VISITOR)),
             }
             for t in totals
         ],
@@ -331,3 +338,197 @@ def experiment_results(experiment: Experiment) -> dict[str, Any]:
         },
         "verdict": _verdict(experiment, totals, comparisons, srm),
     }
+
+
+def suggested_winner(results: dict[str, Any]) -> str | None:
+    """The variant a person would most likely pick as winner: the verdict's, when it names one."""
+    srm = results["srm"]
+    fewest = min((v["visitors"] for v in results["variants"]), default=0)
+    if (srm and srm["mismatch"]) or fewest < MIN_VISITORS_FOR_VERDICT:
+        return None
+    best = _best_significant(results["comparisons"][results["primary_metric"]])
+    return best["variant"] if best else None
+
+
+def experiment_daily_series(experiment: Experiment) -> dict[str, Any]:
+    """Cumulative visitors and conversion rate per variant, by day of first exposure (current phase).
+
+    A visitor counts on the day they first saw the experiment, converted or not by now,
+    as GrowthBook's cumulative charts do; one aggregate query.
+    """
+    tenant_id = experiment.tenant_id
+    exposed = Exposure.objects.for_tenant(tenant_id).filter(experiment=experiment, phase=experiment.phase)
+    rows = (
+        _with_spend(exposed, tenant_id)
+        .annotate(day=TruncDate("exposed_at"))
+        .values("variant_id", "day")
+        .annotate(visitors=Count("id"), converters=Count("id", filter=Q(spent__isnull=False)))
+        .order_by("day")
+    )
+    days = sorted({row["day"] for row in rows})
+    cells = {(row["variant_id"], row["day"]): row for row in rows}
+    series = []
+    for variant in (
+        Variant.objects.for_tenant(tenant_id).filter(experiment=experiment, active=True).order_by("position")
+    ):
+        visitors = converters = 0
+        cumulative_visitors, cumulative_rate = [], []
+        for day in days:
+            cell = cells.get((variant.pk, day), {})
+            visitors += cell.get("visitors", 0)
+            converters += cell.get("converters", 0)
+            cumulative_visitors.append(visitors)
+            cumulative_rate.append(converters / visitors if visitors else None)
+        series.append(
+            {
+                "key": variant.key,
+                "is_control": variant.is_control,
+                "visitors": cumulative_visitors,
+                "conversion_rate": cumulative_rate,
+            }
+        )
+    return {"days": [day.isoformat() for day in days], "variants": series}
+
+
+def experiment_status_counts(tenant: Tenant) -> dict[str, int]:
+    """How many of the tenant's experiments are in each status (every status present, 0 or more)."""
+    counts = dict.fromkeys(Experiment.Status.values, 0)
+    rows = (
+        Experiment.objects.for_tenant(tenant)
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    counts.update(rows)
+    return counts
+
+
+def experiments_visitors(tenant: Tenant, experiment_ids: Sequence[int]) -> dict[int, int]:
+    """Visitors so far (first exposures in the current phase) of each experiment, in one query."""
+    rows = (
+        Exposure.objects.for_tenant(tenant)
+        .filter(experiment_id__in=experiment_ids, phase=F("experiment__phase"))
+        .values("experiment_id")
+        .annotate(n=Count("id"))
+        .values_list("experiment_id", "n")
+    )
+    return dict(rows)
+
+
+@dataclass(frozen=True)
+class Leader:
+    """The variant ahead on an experiment's primary metric, and by how much over control."""
+
+    variant: str
+    is_control: bool
+    lift: float | None
+    chance_to_beat_control: float | None
+
+
+def experiments_leaders(tenant: Tenant, experiments: Sequence[Experiment]) -> dict[int, Leader | None]:
+    """The current leader of each experiment on its primary metric; None while collecting data.
+
+    Two queries for any number of experiments: the list page shows one per running test.
+    """
+    totals = variant_totals_of_many(list(experiments), tenant_id=tenant.pk)
+    return {e.pk: _leader(totals[e.pk], e.primary_metric) for e in experiments}
+
+
+def _leader(totals: list[VariantTotals], metric: str) -> Leader | None:
+    control = next((t for t in totals if t.variant.is_control), None)
+    if control is None or min((t.visitors for t in totals), default=0) < MIN_VISITORS_FOR_VERDICT:
+        return None
+    best: tuple[VariantTotals, stats.Comparison] | None = None
+    for t in totals:
+        if t is control:
+            continue
+        result = stats.compare(control.moments(metric), t.moments(metric))
+        if result is not None and (best is None or result.lift > best[1].lift):
+            best = (t, result)
+    if best is None:
+        return None
+    if best[1].lift <= 0:
+        return Leader(variant=control.variant.key, is_control=True, lift=None, chance_to_beat_control=None)
+    variant, result = best
+    return Leader(
+        variant=variant.variant.key,
+        is_control=False,
+        lift=result.lift,
+        chance_to_beat_control=result.chance_to_beat_control,
+    )
+
+
+# The calculator's "current traffic": two weeks smooths out weekdays and weekends.
+TRAFFIC_WINDOW_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Distinct visitors who saw an experiment price of a product over recent days."""
+
+    visitors: int
+    days: int
+
+    @property
+    def per_day(self) -> float:
+        return self.visitors / self.days if self.days else 0.0
+
+
+def product_traffic(product: Product, *, now: datetime | None = None) -> Traffic:
+    """A product's recent daily visitors, from its experiments' exposures over the last 14 days.
+
+    Quotes are not stored per product, so exposures are the measure; the days counted start
+    at the first exposure in the window, so a test begun three days ago is not diluted over 14.
+    """
+    now = now or timezone.now()
+    window = timedelta(days=TRAFFIC_WINDOW_DAYS)
+    row = (
+        Exposure.objects.for_tenant(product.tenant_id)
+        .filter(experiment__product=product, exposed_at__gte=now - window)
+        .aggregate(visitors=Count("visitor_id", distinct=True), first=Min("exposed_at"))
+    )
+    if not row["visitors"]:
+        return Traffic(visitors=0, days=0)
+    days = min(max(math.ceil((now - row["first"]) / timedelta(days=1)), 1), TRAFFIC_WINDOW_DAYS)
+    return Traffic(visitors=row["visitors"], days=days)
+
+
+@dataclass(frozen=True)
+class SampleSizeEstimate:
+    """Visitors a test needs, and how long the product's traffic takes to bring them."""
+
+    per_variant: int
+    variants: int
+    daily_visitors: float | None
+    traffic: Traffic | None  # measured traffic, when a product was given
+
+    @property
+    def total(self) -> int:
+        return self.per_variant * self.variants
+
+    @property
+    def days(self) -> int | None:
+        if not self.daily_visitors:
+            return None
+        return math.ceil(self.total / self.daily_visitors)
+
+
+def sample_size_estimate(
+    *,
+    baseline_rate: float,
+    relative_mde: float,
+    power: float,
+    variants: int,
+    product: Product | None = None,
+    daily_visitors: float | None = None,
+) -> SampleSizeEstimate:
+    """Visitors per variant (stats.sample_size_per_variant) and days at the given or measured traffic."""
+    per_variant = stats.sample_size_per_variant(
+        baseline_rate=baseline_rate, relative_mde=relative_mde, power=power
+    )
+    traffic = product_traffic(product) if product is not None else None
+    if daily_visitors is None and traffic is not None and traffic.visitors:
+        daily_visitors = traffic.per_day
+    return SampleSizeEstimate(
+        per_variant=per_variant, variants=variants, daily_visitors=daily_visitors, traffic=traffic
+    )

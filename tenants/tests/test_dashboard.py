@@ -25,12 +25,6 @@ pytestmark = pytest.mark.django_db
 DASHBOARD_MAX_QUERIES = 15
 
 
-@pytest.fixture(autouse=True)
-def _pages_of_other_parts_routed(settings):
-    """Products and experiments pages exist for the links (stand-ins until they are merged)."""
-    settings.ROOT_URLCONF = "tenants.tests.dashboard_urls"
-
-
 def product(party, sku, price, name=None):
     return data.product(party.tenant, sku, price, name)
 
