@@ -83,6 +83,12 @@ class SignupView(FormView):
     form_class = SignupForm
     template_name = "tenants/signup.html"
 
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            messages.info(request, "You already have an account. Create another workspace here.")
+            return redirect("tenant_new")
+        return super().get(request, *args, **kwargs)
+
     def form_valid(self, form: SignupForm) -> HttpResponse:
         try:
             user, tenant = services.signup(
