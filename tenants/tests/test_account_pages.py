@@ -63,7 +63,7 @@ def test_someone_removed_from_a_workspace_is_told_so(client, alice):
     member.delete()
     response = client.get(reverse("team"))
     assert response.status_code == 403
-    assert "You are not in this workspace any more" in response.text
+    assert "You are not in this workspace" in response.text
 
 
 def test_an_unknown_page_is_a_friendly_404_with_a_way_back(client, alice):

@@ -299,3 +299,17 @@ def test_a_person_leaves_a_workspace(team, alice):
 
 def test_the_team_lists_owners_first(team, alice):
     assert [m.role for m in team_members(tenant=alice.tenant)] == ["owner", "admin", "member", "viewer"]
+
+
+def test_staff_see_invitations_in_admin_and_can_cancel_one(client, alice):
+    invitation, token = invite(alice.tenant, alice.user)
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    listing = client.get("/admin/tenants/invitation/")
+    assert listing.status_code == 200 and "bea@example.com" in listing.text and "Pending" in listing.text
+    assert token not in listing.text and invitation.token_hash not in listing.text
+    assert client.get("/admin/tenants/invitation/add/").status_code == 403
+    client.post(
+        "/admin/tenants/invitation/", {"action": "cancel", "_selected_action": [invitation.pk]}, follow=True
+    )
+    assert invitation_by_token(token=token).status == Invitation.Status.CANCELLED
