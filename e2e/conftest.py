@@ -92,6 +92,8 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory):
         "SITE_URL": f"http://127.0.0.1:{port}",
         "DB_CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
+        # Every test logs in from 127.0.0.1: the per-IP login limit would soon refuse them.
+        "AUTH_RATE_LIMIT": "1000/m",
         # Webhook tests run their receiver on loopback, which DEBUG=false refuses otherwise.
         "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
     }

@@ -44,6 +44,7 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
             return
         self.skus = skus
         self.api_key_id = listener.api_key_id
+        self.user_id = listener.user_id
         self.group = live.group_name(listener.tenant.pk)
         # Join before reading the log: a change committed in between arrives both ways,
         # and the version check below drops the second copy.
@@ -72,11 +73,11 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong", "version": self.last_version})
 
     async def access_withdrawn(self, message: dict[str, Any]) -> None:
-        if message["api_key_id"] is None or message["api_key_id"] == self.api_key_id:
+        if live.withdrawal_applies(message, api_key_id=self.api_key_id, user_id=self.user_id):
             code = (
-                realtime.CLOSE_FORBIDDEN
-                if message["reason"] == "tenant_suspended"
-                else realtime.CLOSE_UNAUTHENTICATED
+                realtime.CLOSE_UNAUTHENTICATED
+                if message["reason"] == "api_key_revoked"
+                else realtime.CLOSE_FORBIDDEN
             )
             await self.close(code=code, reason=message["reason"])
 

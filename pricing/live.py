@@ -94,14 +94,23 @@ def price_changed(
     return change
 
 
-def access_withdrawn(tenant_id: int, *, api_key_id: int | None = None, reason: str) -> None:
-    """Close the tenant's live connections that stand on a revoked key (or all of them,
-    when the tenant itself was suspended). Called after commit."""
-    message = {"type": "access.withdrawn", "api_key_id": api_key_id, "reason": reason}
+def access_withdrawn(
+    tenant_id: int, *, api_key_id: int | None = None, user_id: int | None = None, reason: str
+) -> None:
+    """Close the tenant's live connections that stand on a revoked key or on a person who
+    left the team (or all of them, when the tenant itself was suspended). Called after commit."""
+    message = {"type": "access.withdrawn", "api_key_id": api_key_id, "user_id": user_id, "reason": reason}
     try:
         async_to_sync(get_channel_layer().group_send)(group_name(tenant_id), message)
     except Exception:
         logger.exception("could not tell live connections of tenant %s that access ended", tenant_id)
+
+
+def withdrawal_applies(message: dict[str, Any], *, api_key_id: int | None, user_id: int | None) -> bool:
+    """Whether an ``access.withdrawn`` message ends a connection that stands on this key or person."""
+    if message.get("user_id") is not None:
+        return message["user_id"] == user_id
+    return message["api_key_id"] is None or message["api_key_id"] == api_key_id
 
 
 def changes_since(*, tenant_id: int, version: int, skus: set[str] | None = None) -> list[PriceChange]:

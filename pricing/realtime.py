@@ -36,6 +36,7 @@ class Listener:
     close_code: int | None = None
     reason: str = ""
     api_key_id: int | None = None  # the key the connection stands on, directly or by token
+    user_id: int | None = None  # the person it stands on, by session or by a token they minted
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -66,6 +67,7 @@ def authenticate(scope: dict[str, Any]) -> Listener:
             return Listener(close_code=CLOSE_FORBIDDEN, reason="missing_scope")
         tenant = Tenant.objects.filter(pk=record.tenant_id).first()
         key_id = record.id
+        user_id = None
     elif token is not None:
         try:
             payload = signing.loads(token, salt=TOKEN_SALT, max_age=TOKEN_TTL_SECONDS)
@@ -96,6 +98,7 @@ def authenticate(scope: dict[str, Any]) -> Listener:
             return Listener(close_code=CLOSE_FORBIDDEN, reason="no_tenant")
         tenant = membership.tenant
         key_id = None
+        user_id = user.pk
     if tenant is None:
         return Listener(close_code=CLOSE_UNAUTHENTICATED, reason="invalid_api_key")
     if not tenant.is_active:
@@ -103,4 +106,4 @@ def authenticate(scope: dict[str, Any]) -> Listener:
     asked = query(scope).get("tenant")
     if asked is not None and asked != tenant.slug:
         return Listener(close_code=CLOSE_FORBIDDEN, reason="wrong_tenant")
-    return Listener(tenant=tenant, api_key_id=key_id)
+    return Listener(tenant=tenant, api_key_id=key_id, user_id=user_id)

@@ -35,7 +35,12 @@ def _frame(event: dict[str, Any], name: str | None = None) -> str:
 
 
 async def _events(
-    tenant_id: int, slug: str, since: int | None, skus: set[str] | None, api_key_id: int | None
+    tenant_id: int,
+    slug: str,
+    since: int | None,
+    skus: set[str] | None,
+    api_key_id: int | None,
+    user_id: int | None = None,
 ) -> AsyncIterator[str]:
     layer = get_channel_layer()
     channel = await layer.new_channel()
@@ -59,9 +64,11 @@ async def _events(
                 yield ": keepalive\n\n"
                 continue
             message = receiving.result()
-            if message.get("type") == "access.withdrawn" and message["api_key_id"] in (None, api_key_id):
+            if message.get("type") == "access.withdrawn" and live.withdrawal_applies(
+                message, api_key_id=api_key_id, user_id=user_id
+            ):
                 yield _frame({"type": "access.withdrawn", "reason": message["reason"]})
-                return  # the key was revoked or the tenant suspended: the stream ends
+                return  # the key was revoked, the person removed or the tenant suspended: it ends
             receiving = asyncio.ensure_future(layer.receive(channel))
             event = message.get("event") or {}
             if event.get("version", 0) <= last:
@@ -104,7 +111,7 @@ async def price_stream(request: HttpRequest) -> HttpResponse:
             error_body("invalid_parameters", "since must be a version; at most 500 skus."), status=400
         )
     response = StreamingHttpResponse(
-        _events(listener.tenant.pk, listener.tenant.slug, since, skus, listener.api_key_id),
+        _events(listener.tenant.pk, listener.tenant.slug, since, skus, listener.api_key_id, listener.user_id),
         content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"

@@ -7,7 +7,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from tenants import services
-from tenants.models import ApiKey, Membership, Tenant, User
+from tenants.models import ApiKey, Invitation, Membership, Tenant, User
 
 
 class UnscopedAdminMixin:
@@ -120,6 +120,46 @@ class ApiKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
         for key in keys:
             services.api_key_revoke(api_key=key)
         self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+    """Invitations for support: who invited whom, and what became of it. Their tokens exist
+    only in the emails, so staff cannot send or accept one here; they can cancel it."""
+
+    list_display = ["email", "tenant", "role", "status_label", "invited_by", "created_at", "expires_at"]
+    list_filter = [
+        "role",
+        ("accepted_at", admin.EmptyFieldListFilter),
+        ("cancelled_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["email", "tenant__name", "tenant__slug", "invited_by__email"]
+    list_select_related = ["tenant", "invited_by"]
+    fields = [
+        "tenant", "email", "role", "invited_by", "created_at", "expires_at", "emailed_at",
+        "accepted_at", "accepted_by", "cancelled_at",
+    ]  # fmt: skip
+    readonly_fields = fields
+    actions = ["cancel"]
+
+    @admin.display(description="Status")
+    def status_label(self, invitation: Invitation) -> str:
+        return Invitation.Status(invitation.status).label
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Invitation | None = None) -> bool:
+        return False  # cancelled, not deleted: the record of who was let in stays
+
+    @admin.action(
+        description="Cancel selected invitations (their links stop working)", permissions=["change"]
+    )
+    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
+        invitations = list(queryset.filter(accepted_at=None, cancelled_at=None))
+        for invitation in invitations:
+            services.invitation_cancel(invitation=invitation, actor=None)
+        self.message_user(request, f"Cancelled {len(invitations)} invitation(s).", messages.SUCCESS)
 
 
 class UserCreateForm(AdminUserCreationForm):

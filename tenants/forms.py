@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from tenants.models import Scope, User
+from tenants.models import Role, Scope, User
 
 
 class LoginForm(AuthenticationForm):
@@ -75,3 +75,71 @@ class ApiKeyForm(forms.Form):
                 f"You cannot grant scopes you do not hold: {', '.join(sorted(beyond))}."
             )
         return scopes
+
+
+# What each role may do, in the words the team page shows beside the role picker.
+ROLE_HELP = {
+    Role.OWNER: "Everything, including making and removing owners.",
+    Role.ADMIN: "Everything but owners: billing, API keys, webhooks and the team.",
+    Role.MEMBER: "Products, prices and experiments. No keys, webhooks, billing or team.",
+    Role.VIEWER: "Sees everything, changes nothing.",
+}
+
+
+def _role_choices(grantable: list[str]) -> list[tuple[str, str]]:
+    return [(value, label) for value, label in Role.choices if value in grantable]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(
+        label="Email address",
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "placeholder": "name@company.com"}),
+    )
+    role = forms.ChoiceField(label="Role", initial=Role.MEMBER)
+
+    def __init__(self, *args, grantable: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(grantable)
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].lower()
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args, grantable: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(grantable)
+
+
+class InvitationSignupForm(forms.Form):
+    """The short sign-up of an invited person: the email comes from the invitation."""
+
+    name = forms.CharField(
+        label="Your name",
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "name", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password:
+            try:
+                password_validation.validate_password(
+                    password, User(email=self.email, name=cleaned.get("name", ""))
+                )
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned

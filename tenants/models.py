@@ -153,3 +153,55 @@ class ApiKey(TenantOwnedModel):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class Invitation(TenantOwnedModel):
+    """An invitation to join a tenant with a role, sent by email. Only a SHA-256 hash of
+    its token is stored, as for API keys: the link in the email is the only copy."""
+
+    email = models.EmailField(max_length=254, help_text="Lower-cased, as user emails are.")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    # When the current token was last emailed; None while the email is owed (see the task).
+    emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        EXPIRED = "expired", "Expired"
+        ACCEPTED = "accepted", "Accepted"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="invitation_tenant_created")]
+        constraints = [
+            # One open invitation per address and tenant: a second one would race the first.
+            models.UniqueConstraint(
+                fields=["tenant", "email"],
+                condition=models.Q(accepted_at__isnull=True, cancelled_at__isnull=True),
+                name="invitation_one_open_per_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.tenant_id} as {self.role}"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return self.Status.ACCEPTED
+        if self.cancelled_at is not None:
+            return self.Status.CANCELLED
+        if self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.Status.PENDING
+
+    @property
+    def is_open(self) -> bool:
+        """Neither accepted nor cancelled (it may have expired)."""
+        return self.accepted_at is None and self.cancelled_at is None

@@ -1,8 +1,10 @@
 """Reads about tenants and accounts that are more than one line."""
 
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models.functions import Lower
 
-from tenants.models import ApiKey, Membership, Tenant, User
+from tenants import apikeys
+from tenants.models import ApiKey, Invitation, Membership, Role, Tenant, User
 
 
 def memberships_of(*, user: User) -> QuerySet[Membership]:
@@ -30,3 +32,38 @@ def membership_active(*, user: User, tenant_id: int | None) -> Membership | None
 def api_keys_of(*, tenant: Tenant) -> QuerySet[ApiKey]:
     """A tenant's keys, newest first, revoked ones included (they stay for the record)."""
     return ApiKey.objects.for_tenant(tenant).select_related("created_by").order_by("-created_at", "-id")
+
+
+def team_members(*, tenant: Tenant) -> QuerySet[Membership]:
+    """A tenant's members with their accounts: owners first, then admins, members, viewers; by name."""
+    rank = Case(
+        *(When(role=role, then=Value(i)) for i, role in enumerate(Role.values)),
+        default=Value(len(Role.values)),
+        output_field=IntegerField(),
+    )
+    return (
+        Membership.objects.for_tenant(tenant)
+        .select_related("user")
+        .annotate(role_rank=rank)
+        .order_by("role_rank", Lower("user__name"), "user__email")
+    )
+
+
+def invitations_open(*, tenant: Tenant) -> QuerySet[Invitation]:
+    """A tenant's invitations that are neither accepted nor cancelled (expired ones too), newest first."""
+    return (
+        Invitation.objects.for_tenant(tenant)
+        .filter(accepted_at=None, cancelled_at=None)
+        .select_related("invited_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def invitation_by_token(*, token: str) -> Invitation | None:
+    """The invitation a link's token opens, in any state, or None. Crosses tenants: the token is the key."""
+    return (
+        Invitation.objects.unscoped()
+        .select_related("tenant", "invited_by")
+        .filter(token_hash=apikeys.hash_key(token))
+        .first()
+    )

@@ -1,19 +1,29 @@
 """Writes for tenants, accounts and API keys. Views, admin, commands and tasks call these."""
 
 import functools
+import logging
 import secrets
+import time
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
 from pricing import live
 from tenants import apikeys
-from tenants.models import ApiKey, Membership, Role, Scope, Tenant, User
+from tenants.models import ApiKey, Invitation, Membership, Role, Scope, Tenant, User
+
+logger = logging.getLogger(__name__)
 
 _SLUG_BASE_CHARS = 40  # leaves room for "-" and a random suffix inside the 50-char slug
 _SLUG_ATTEMPTS = 10
@@ -149,3 +159,293 @@ def tenant_delete(*, tenant: Tenant) -> None:
     prefixes = list(ApiKey.objects.for_tenant(tenant).values_list("prefix", flat=True))
     tenant.delete()
     transaction.on_commit(functools.partial(apikeys.refresh, prefixes))
+
+
+# --- Team: invitations, roles, removal ------------------------------------------------
+#
+# Every team change first locks the tenant's row (FOR NO KEY UPDATE, which does not block
+# rows that merely point at the tenant), so two changes to one team run one after the
+# other: two owners demoting each other at the same moment cannot leave the tenant ownerless.
+
+# An invitation link works for a week: long enough to survive a holiday, short enough that
+# a forwarded or forgotten email soon stops being a way in.
+INVITATION_TTL = timedelta(days=7)
+# 32 random bytes: the link cannot be guessed, so its hash is all that needs storing.
+INVITATION_TOKEN_BYTES = 32
+# Invitation emails (new and resent) one tenant may send in a clock hour. Teams grow a few
+# people at a time; the cap stops a compromised or careless account from mailing a list.
+INVITATION_EMAILS_PER_HOUR = 20
+_INVITATION_WINDOW_SECONDS = 3600
+
+
+def _team_lock(tenant_id: int) -> None:
+    Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id).first()
+
+
+def _team_manager(*, tenant_id: int, user: User) -> Membership:
+    """The acting person's membership, if it lets them manage the team."""
+    membership = Membership.objects.for_tenant(tenant_id).filter(user=user).first()
+    if membership is None or Scope.ADMIN not in membership.scopes:
+        raise PermissionDenied("Only owners and admins can manage the team.")
+    return membership
+
+
+def _role_valid(role: str) -> str:
+    if role not in Role.values:
+        raise ValidationError({"role": f"Choose one of {', '.join(Role.values)}."})
+    return role
+
+
+def _owner_keeps(*, membership: Membership, by_themselves: bool = False) -> None:
+    """Refuse to take the owner role from the tenant's last owner."""
+    if membership.role != Role.OWNER:
+        return
+    others = (
+        Membership.objects.for_tenant(membership.tenant_id).filter(role=Role.OWNER).exclude(pk=membership.pk)
+    )
+    if not others.exists():
+        who = "You are" if by_themselves else f"{membership.user.get_full_name()} is"
+        raise ValidationError(
+            f"{who} the last owner of {membership.tenant.name}. Make someone else an owner first.",
+            code="last_owner",
+        )
+
+
+def _invitation_emails_count(tenant_id: int) -> None:
+    """Count one invitation email against the tenant's hourly cap, or refuse it."""
+    window = int(time.time() // _INVITATION_WINDOW_SECONDS)
+    key = f"invitation-emails:{tenant_id}:{window}"
+    try:
+        cache.add(key, 0, _INVITATION_WINDOW_SECONDS + 60)
+        sent = cache.incr(key)
+    except Exception:
+        # The cache is down: inviting a colleague matters more than the cap. Loudly.
+        logger.warning("invitation cap not applied: the cache is unreachable", exc_info=True)
+        return
+    if sent > INVITATION_EMAILS_PER_HOUR:
+        minutes = max(1, round(((window + 1) * _INVITATION_WINDOW_SECONDS - time.time()) / 60))
+        raise ValidationError(
+            f"This workspace has sent {INVITATION_EMAILS_PER_HOUR} invitations this hour, the most we "
+            f"send. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        )
+
+
+def _invitation_token_new(invitation: Invitation, now: datetime) -> str:
+    """Give the invitation a fresh token and a fresh week; email it after commit."""
+    from tenants.tasks import invitation_email  # the task calls back into this module
+
+    raw = secrets.token_urlsafe(INVITATION_TOKEN_BYTES)
+    invitation.token_hash = apikeys.hash_key(raw)
+    invitation.expires_at = now + INVITATION_TTL
+    invitation.emailed_at = None
+    # A lambda, not a partial: the invitation has its id only once it is saved.
+    transaction.on_commit(
+        lambda: invitation_email.delay(tenant_id=invitation.tenant_id, invitation_id=invitation.pk, token=raw)
+    )
+    return raw
+
+
+@transaction.atomic
+def invitation_create(*, tenant: Tenant, email: str, role: str, invited_by: User) -> tuple[Invitation, str]:
+    """Invite a person by email with a role. Returns the invitation and its token, which
+    is emailed and never stored."""
+    _team_lock(tenant.pk)
+    inviter = _team_manager(tenant_id=tenant.pk, user=invited_by)
+    email = User.objects.normalize_email(email.strip()).lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": "Enter a valid email address."}) from None
+    _role_valid(role)
+    if role == Role.OWNER and inviter.role != Role.OWNER:
+        raise ValidationError({"role": "Only an owner can invite another owner."})
+    if Membership.objects.for_tenant(tenant).filter(user__email__iexact=email).exists():
+        raise ValidationError({"email": f"{email} is already a member of {tenant.name}."})
+    previous = (
+        Invitation.objects.for_tenant(tenant).filter(email=email, accepted_at=None, cancelled_at=None).first()
+    )
+    if previous is not None:
+        if previous.status == Invitation.Status.PENDING:
+            raise ValidationError(
+                {"email": f"{email} is already invited. Resend or cancel that invitation below."}
+            )
+        # It expired unanswered: this invitation replaces it.
+        Invitation.objects.for_tenant(tenant).filter(pk=previous.pk).update(cancelled_at=timezone.now())
+    _invitation_emails_count(tenant.pk)
+    now = timezone.now()
+    invitation = Invitation(tenant=tenant, email=email, role=role, invited_by=invited_by, created_at=now)
+    raw = _invitation_token_new(invitation, now)
+    invitation.save()
+    return invitation, raw
+
+
+def _invitation_open_locked(invitation: Invitation, actor: User | None) -> Invitation:
+    """The invitation as it is now, if it is open and the actor may manage it (None: staff)."""
+    _team_lock(invitation.tenant_id)
+    manager = _team_manager(tenant_id=invitation.tenant_id, user=actor) if actor is not None else None
+    fresh = Invitation.objects.for_tenant(invitation.tenant_id).get(pk=invitation.pk)
+    if fresh.role == Role.OWNER and manager is not None and manager.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can manage an invitation to become an owner.")
+    if fresh.accepted_at is not None:
+        raise ValidationError(f"{fresh.email} has already accepted this invitation.")
+    if fresh.cancelled_at is not None:
+        raise ValidationError(f"The invitation to {fresh.email} was cancelled.")
+    return fresh
+
+
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation, actor: User) -> tuple[Invitation, str]:
+    """Email an open invitation again, with a new link valid for another week; the old link stops working."""
+    invitation = _invitation_open_locked(invitation, actor)
+    _invitation_emails_count(invitation.tenant_id)
+    raw = _invitation_token_new(invitation, timezone.now())
+    invitation.save(update_fields=["token_hash", "expires_at", "emailed_at"])
+    return invitation, raw
+
+
+@transaction.atomic
+def invitation_cancel(*, invitation: Invitation, actor: User | None) -> Invitation:
+    """Withdraw an open invitation: its link stops working at once. ``actor=None``: staff, from admin."""
+    invitation = _invitation_open_locked(invitation, actor)
+    invitation.cancelled_at = timezone.now()
+    invitation.save(update_fields=["cancelled_at"])
+    return invitation
+
+
+def invitation_email_send(*, tenant_id: int, invitation_id: int, token: str) -> bool:
+    """Email an invitation's link, once per token. A token that a resend replaced, or an
+    invitation that was answered meanwhile, sends nothing. Returns whether it was sent."""
+    now = timezone.now()
+    open_with_token = Invitation.objects.for_tenant(tenant_id).filter(
+        pk=invitation_id, token_hash=apikeys.hash_key(token), accepted_at=None, cancelled_at=None
+    )
+    if not open_with_token.filter(emailed_at=None).update(emailed_at=now):
+        return False
+    invitation = (
+        Invitation.objects.for_tenant(tenant_id).select_related("tenant", "invited_by").get(pk=invitation_id)
+    )
+    inviter = invitation.invited_by.get_full_name() if invitation.invited_by else "A teammate"
+    context = {
+        "tenant": invitation.tenant.name,
+        "inviter": inviter,
+        "email": invitation.email,
+        "role": invitation.get_role_display(),
+        "link": settings.SITE_URL + reverse("invitation", args=[token]),
+        "expires_at": invitation.expires_at,
+        "site_url": settings.SITE_URL,
+    }
+    subject = f"{inviter} invited you to {invitation.tenant.name} on Pricelab"
+    message = EmailMultiAlternatives(
+        subject,
+        render_to_string("emails/invitation.txt", context),
+        settings.DEFAULT_FROM_EMAIL,
+        [invitation.email],
+    )
+    message.attach_alternative(render_to_string("emails/invitation.html", context), "text/html")
+    try:
+        message.send()
+    except Exception:
+        open_with_token.filter(emailed_at=now).update(emailed_at=None)  # owed again: a retry sends it
+        raise
+    return True
+
+
+_REFUSALS = {
+    Invitation.Status.ACCEPTED: "This invitation has already been accepted.",
+    Invitation.Status.CANCELLED: "This invitation was cancelled.",
+    Invitation.Status.EXPIRED: "This invitation has expired.",
+}
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    """Join the invitation's tenant with its role, as the person it was sent to."""
+    _team_lock(invitation.tenant_id)
+    invitation = (
+        Invitation.objects.for_tenant(invitation.tenant_id).select_related("tenant").get(pk=invitation.pk)
+    )
+    if invitation.status != Invitation.Status.PENDING:
+        raise ValidationError(_REFUSALS[invitation.status], code=invitation.status)
+    if user.email.lower() != invitation.email:
+        raise ValidationError(
+            f"This invitation is for {invitation.email}; you are logged in as {user.email}.",
+            code="wrong_account",
+        )
+    # Already a member (added another way meanwhile): keep the role they have.
+    membership, _ = Membership.objects.for_tenant(invitation.tenant).get_or_create(
+        tenant=invitation.tenant, user=user, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+@transaction.atomic
+def invitation_accept_signup(*, invitation: Invitation, name: str, password: str) -> tuple[User, Membership]:
+    """A new person's account, under the invited email, and their place in the tenant."""
+    user = user_create(email=invitation.email, password=password, name=name.strip())
+    return user, invitation_accept(invitation=invitation, user=user)
+
+
+@transaction.atomic
+def membership_role_change(*, membership: Membership, role: str, actor: User) -> Membership:
+    """Give a member another role. Only owners grant or take the owner role; the last owner stays one."""
+    _team_lock(membership.tenant_id)
+    manager = _team_manager(tenant_id=membership.tenant_id, user=actor)
+    _role_valid(role)
+    membership = (
+        Membership.objects.for_tenant(membership.tenant_id)
+        .select_related("user", "tenant")
+        .get(pk=membership.pk)
+    )
+    if Role.OWNER in (membership.role, role) and manager.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can change an owner's role or make someone an owner.")
+    if membership.role == role:
+        return membership
+    _owner_keeps(membership=membership, by_themselves=membership.user_id == actor.pk)
+    Membership.objects.for_tenant(membership.tenant_id).filter(pk=membership.pk).update(role=role)
+    membership.role = role
+    return membership
+
+
+def _membership_delete(membership: Membership) -> None:
+    Membership.objects.for_tenant(membership.tenant_id).filter(pk=membership.pk).delete()
+    # Pages check the membership on every request; open live price feeds are told here.
+    transaction.on_commit(
+        functools.partial(
+            live.access_withdrawn,
+            membership.tenant_id,
+            user_id=membership.user_id,
+            reason="membership_removed",
+        )
+    )
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: User) -> None:
+    """Take someone out of the tenant. They lose access on their next request, and their live feeds close."""
+    _team_lock(membership.tenant_id)
+    manager = _team_manager(tenant_id=membership.tenant_id, user=actor)
+    membership = (
+        Membership.objects.for_tenant(membership.tenant_id)
+        .select_related("user", "tenant")
+        .get(pk=membership.pk)
+    )
+    if membership.role == Role.OWNER and manager.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can remove an owner.")
+    _owner_keeps(membership=membership, by_themselves=membership.user_id == actor.pk)
+    _membership_delete(membership)
+
+
+@transaction.atomic
+def membership_leave(*, membership: Membership) -> None:
+    """Leave a tenant of one's own accord (the last owner cannot)."""
+    _team_lock(membership.tenant_id)
+    membership = (
+        Membership.objects.for_tenant(membership.tenant_id)
+        .select_related("user", "tenant")
+        .get(pk=membership.pk)
+    )
+    _owner_keeps(membership=membership, by_themselves=True)
+    _membership_delete(membership)

@@ -22,3 +22,15 @@ def sessions_clear_expired() -> None:
     from django.utils import timezone
 
     Session.objects.filter(expire_date__lt=timezone.now()).delete()
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
+def invitation_email(*, tenant_id: int, invitation_id: int, token: str) -> bool:
+    """Email an invitation's link (once per token; retried if the mail server is unreachable).
+
+    The raw token rides in the task's message because the database keeps only its hash;
+    the broker is as private as the mail server it ends up on.
+    """
+    from tenants.services import invitation_email_send  # services enqueue this task
+
+    return invitation_email_send(tenant_id=tenant_id, invitation_id=invitation_id, token=token)

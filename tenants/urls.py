@@ -28,4 +28,11 @@ urlpatterns = [
     path("workspaces/switch/", views.TenantSwitchView.as_view(), name="tenant_switch"),
     path("keys/", views.ApiKeyListView.as_view(), name="api_keys"),
     path("keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="api_key_revoke"),
+    path("team/", views.TeamView.as_view(), name="team"),
+    path("team/leave/", views.TeamLeaveView.as_view(), name="team_leave"),
+    path("team/members/<int:pk>/role/", views.MemberRoleView.as_view(), name="member_role"),
+    path("team/members/<int:pk>/remove/", views.MemberRemoveView.as_view(), name="member_remove"),
+    path("team/invitations/<int:pk>/resend/", views.InvitationResendView.as_view(), name="invitation_resend"),
+    path("team/invitations/<int:pk>/cancel/", views.InvitationCancelView.as_view(), name="invitation_cancel"),
+    path("invitations/<str:token>/", views.InvitationView.as_view(), name="invitation"),
 ]

@@ -11,15 +11,31 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView
 from django_ratelimit.decorators import ratelimit
 
 from tenants import services
-from tenants.access import SESSION_TENANT_KEY, session_access, session_tenant_choose, session_tenant_forget
-from tenants.forms import ApiKeyForm, LoginForm, SignupForm, TenantForm
+from tenants.access import (
+    SESSION_TENANT_KEY,
+    Access,
+    session_access,
+    session_tenant_choose,
+    session_tenant_forget,
+)
+from tenants.forms import (
+    ROLE_HELP,
+    ApiKeyForm,
+    InvitationSignupForm,
+    InviteForm,
+    LoginForm,
+    RoleForm,
+    SignupForm,
+    TenantForm,
+)
 from tenants.mixins import TenantScopedViewMixin
-from tenants.models import ApiKey, Membership, Scope
-from tenants.selectors import memberships_of
+from tenants.models import ApiKey, Invitation, Membership, Role, Scope, User
+from tenants.selectors import invitation_by_token, invitations_open, memberships_of, team_members
 
 auth_rate_limited = ratelimit(
     key="ip", rate=lambda group, request: settings.AUTH_RATE_LIMIT, method="POST", block=True
@@ -66,6 +82,12 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 class SignupView(FormView):
     form_class = SignupForm
     template_name = "tenants/signup.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            messages.info(request, "You already have an account. Create another workspace here.")
+            return redirect("tenant_new")
+        return super().get(request, *args, **kwargs)
 
     def form_valid(self, form: SignupForm) -> HttpResponse:
         try:
@@ -199,3 +221,253 @@ class ApiKeyRevokeView(TenantScopedViewMixin, TemplateView):
         services.api_key_revoke(api_key=key)
         messages.success(request, f"Revoked {key.name} ({key.prefix}…). It stops working now.")
         return redirect("api_keys")
+
+
+# --- Team ------------------------------------------------------------------------------
+
+
+def _grantable_roles(access: Access) -> list[str]:
+    """The roles this person may give: owners any, admins all but owner."""
+    return [role for role in Role.values if role != Role.OWNER or access.role == Role.OWNER]
+
+
+def _error_text(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+class TeamView(TenantScopedViewMixin, TemplateView):
+    """The tenant's members and open invitations; owners and admins invite and manage here."""
+
+    template_name = "tenants/team.html"
+    scoped_model = Membership
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        access = self.access
+        can_manage = Scope.ADMIN in access.scopes
+        grantable = _grantable_roles(access)
+        members = list(team_members(tenant=access.tenant))
+        invitations = list(invitations_open(tenant=access.tenant))
+        # A refused action names the row it was about; the template shows the reason there.
+        row_errors, invitation_errors = kwargs.pop("row_errors", {}), kwargs.pop("invitation_errors", {})
+        for member in members:
+            member.error = row_errors.get(member.pk)
+        for invitation in invitations:
+            invitation.error = invitation_errors.get(invitation.pk)
+        form = kwargs.pop("form", None) or (InviteForm(grantable=grantable) if can_manage else None)
+        return super().get_context_data(
+            members=members,
+            invitations=invitations,
+            can_manage=can_manage,
+            is_owner=access.role == Role.OWNER,
+            last_owner=access.role == Role.OWNER and sum(m.role == Role.OWNER for m in members) == 1,
+            form=form,
+            role_choices=[(value, label) for value, label in Role.choices if value in grantable],
+            roles=[(label, ROLE_HELP[value]) for value, label in Role.choices],
+            invitation_days=services.INVITATION_TTL.days,
+            **kwargs,
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        """Invite someone by email with a role."""
+        if Scope.ADMIN not in self.access.scopes:
+            raise PermissionDenied("Only owners and admins can invite people.")
+        form = InviteForm(request.POST, grantable=_grantable_roles(self.access))
+        if form.is_valid():
+            try:
+                invitation, _ = services.invitation_create(
+                    tenant=self.access.tenant,
+                    email=form.cleaned_data["email"],
+                    role=form.cleaned_data["role"],
+                    invited_by=request.user,
+                )
+            except ValidationError as error:
+                form.add_error(None, error)  # an error about the email lands beside the email
+            else:
+                messages.success(
+                    request,
+                    f"Invitation sent to {invitation.email} as {invitation.get_role_display()}. "
+                    f"The link works for {services.INVITATION_TTL.days} days.",
+                )
+                return redirect("team")
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class _TeamActionView(TeamView):
+    """A button on the team page. A refusal shows the team page again (400), the reason by its row."""
+
+    http_method_names = ["post"]
+    required_scope = Scope.ADMIN
+
+    def refused(self, **errors: Any) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(**errors), status=400)
+
+
+class MemberRoleView(_TeamActionView):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:  # type: ignore[override]
+        """Give a member another role."""
+        membership = get_object_or_404(self.get_queryset().select_related("user"), pk=pk)
+        form = RoleForm(request.POST, grantable=_grantable_roles(self.access))
+        if not form.is_valid():
+            return self.refused(row_errors={pk: " ".join(form.errors["role"])})
+        try:
+            membership = services.membership_role_change(
+                membership=membership, role=form.cleaned_data["role"], actor=request.user
+            )
+        except ValidationError as error:
+            return self.refused(row_errors={pk: _error_text(error)})
+        messages.success(
+            request, f"{membership.user.get_full_name()} is now {membership.get_role_display().lower()}."
+        )
+        return redirect("team")
+
+
+class MemberRemoveView(_TeamActionView):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:  # type: ignore[override]
+        """Remove a member; they lose access at once."""
+        membership = get_object_or_404(self.get_queryset().select_related("user"), pk=pk)
+        try:
+            services.membership_remove(membership=membership, actor=request.user)
+        except ValidationError as error:
+            return self.refused(row_errors={pk: _error_text(error)})
+        if membership.user_id == request.user.pk:
+            session_tenant_forget(request)
+            messages.success(request, f"You left {self.access.tenant.name}.")
+            return redirect("dashboard")
+        messages.success(
+            request,
+            f"Removed {membership.user.get_full_name()} from {self.access.tenant.name}. "
+            "They lost access at once.",
+        )
+        return redirect("team")
+
+
+class TeamLeaveView(_TeamActionView):
+    required_scope = Scope.READ
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        """Leave this workspace (not as its last owner)."""
+        membership = get_object_or_404(self.get_queryset(), user=request.user)
+        try:
+            services.membership_leave(membership=membership)
+        except ValidationError as error:
+            return self.refused(leave_error=_error_text(error))
+        session_tenant_forget(request)
+        messages.success(request, f"You left {self.access.tenant.name}.")
+        return redirect("dashboard")
+
+
+class InvitationResendView(_TeamActionView):
+    scoped_model = Invitation
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:  # type: ignore[override]
+        """Email an open invitation again, with a new link."""
+        invitation = get_object_or_404(self.get_queryset(), pk=pk, accepted_at=None, cancelled_at=None)
+        try:
+            services.invitation_resend(invitation=invitation, actor=request.user)
+        except ValidationError as error:
+            return self.refused(invitation_errors={pk: _error_text(error)})
+        messages.success(
+            request,
+            f"Sent the invitation to {invitation.email} again. The new link works for "
+            f"{services.INVITATION_TTL.days} days; the earlier one no longer works.",
+        )
+        return redirect("team")
+
+
+class InvitationCancelView(_TeamActionView):
+    scoped_model = Invitation
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:  # type: ignore[override]
+        """Withdraw an open invitation; its link stops working."""
+        invitation = get_object_or_404(self.get_queryset(), pk=pk, accepted_at=None, cancelled_at=None)
+        try:
+            services.invitation_cancel(invitation=invitation, actor=request.user)
+        except ValidationError as error:
+            return self.refused(invitation_errors={pk: _error_text(error)})
+        messages.success(
+            request, f"Cancelled the invitation to {invitation.email}. Its link no longer works."
+        )
+        return redirect("team")
+
+
+@method_decorator(never_cache, name="dispatch")
+@_auth_rate_limit  # its POST creates accounts, like sign-up
+class InvitationView(TemplateView):
+    """An emailed invitation link: join, log in first, switch account, or sign up and join."""
+
+    template_name = "tenants/invitation.html"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.invitation = invitation_by_token(token=kwargs["token"])
+        invitation = self.invitation
+        if invitation is None or invitation.status != Invitation.Status.PENDING:
+            return self.unusable()
+        return super().dispatch(request, *args, **kwargs)
+
+    def unusable(self) -> HttpResponse:
+        invitation, user = self.invitation, self.request.user
+        # A second click on the link of an invitation this person accepted: take them there.
+        if (
+            invitation is not None
+            and user.is_authenticated
+            and invitation.accepted_by_id == user.pk
+            and memberships_of(user=user).filter(tenant_id=invitation.tenant_id).exists()
+        ):
+            session_tenant_choose(self.request, invitation.tenant_id)
+            messages.info(self.request, f"You are already a member of {invitation.tenant.name}.")
+            return redirect("dashboard")
+        status = 404 if invitation is None else 410
+        return render(
+            self.request, "tenants/invitation_invalid.html", {"invitation": invitation}, status=status
+        )
+
+    def state(self) -> str:
+        user = self.request.user
+        if not user.is_authenticated:
+            return "login" if User.objects.filter(email__iexact=self.invitation.email).exists() else "signup"
+        return "join" if user.email.lower() == self.invitation.email else "wrong_account"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        state = self.state()
+        form = kwargs.pop("form", None)
+        if state == "signup" and form is None:
+            form = InvitationSignupForm(email=self.invitation.email)
+        return super().get_context_data(
+            invitation=self.invitation,
+            state=state,
+            form=form,
+            role_help=ROLE_HELP[self.invitation.role],
+            **kwargs,
+        )
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        """Join now, as the invited person, or as a new account for the invited email."""
+        state = self.state()
+        form = None
+        try:
+            if state == "join":
+                membership = services.invitation_accept(invitation=self.invitation, user=request.user)
+            elif state == "signup":
+                form = InvitationSignupForm(request.POST, email=self.invitation.email)
+                if not form.is_valid():
+                    return self.render_to_response(self.get_context_data(form=form), status=400)
+                user, membership = services.invitation_accept_signup(
+                    invitation=self.invitation,
+                    name=form.cleaned_data["name"],
+                    password=form.cleaned_data["password"],
+                )
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            else:
+                return self.render_to_response(self.get_context_data(), status=400)
+        except ValidationError as error:
+            if error.code in Invitation.Status.values:  # answered or withdrawn meanwhile
+                self.invitation.refresh_from_db()
+                return self.unusable()
+            if form is None:
+                raise
+            form.add_error(None, _error_text(error))
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        session_tenant_choose(request, membership.tenant_id)
+        role = membership.get_role_display().lower()
+        messages.success(request, f"Welcome to {self.invitation.tenant.name}. You joined as {role}.")
+        return redirect("dashboard")
