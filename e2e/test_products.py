@@ -118,7 +118,7 @@ def edit_price(page: Page, sku: str, price: str) -> None:
     page.goto(f"/products/{sku}/edit/")
     page.get_by_label(re.compile(r"^Base price")).fill(price)
     page.get_by_role("button", name="Save changes").click()
-    expect(page.get_by_role("status")).to_contain_text(f"to {price} EUR")
+    expect(page.locator(".messages")).to_contain_text(f"to {price} EUR")
 
 
 def test_a_price_edited_in_one_page_appears_in_another_within_a_second(app_url, new_context, screenshot):
@@ -195,7 +195,7 @@ def test_deactivating_asks_in_a_dialog_first(app_url, page: Page):
 
     page.get_by_role("button", name="Deactivate product…").click()
     dialog.get_by_role("button", name="Deactivate").click()
-    expect(page.get_by_role("status")).to_contain_text("visitors no longer get a quote for it")
+    expect(page.locator(".messages")).to_contain_text("visitors no longer get a quote for it")
     tea.refresh_from_db()
     assert tea.active is False
 
