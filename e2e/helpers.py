@@ -6,7 +6,7 @@ from pathlib import Path
 from django.db import connections
 from playwright.sync_api import Page, expect
 
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, Tenant, User
 from tenants.tests.factories import PASSWORD, MembershipFactory
 
 __all__ = ["PASSWORD", "assert_accessible", "log_in", "member", "off_the_event_loop"]
@@ -23,10 +23,11 @@ def member(
     return MembershipFactory(role=role, **extra)
 
 
-def log_in(page: Page, membership: Membership) -> None:
+def log_in(page: Page, person: Membership | User) -> None:
     """Log in through the login page, as a person would; land on the dashboard."""
+    user = person.user if isinstance(person, Membership) else person
     page.goto("/login/")
-    page.get_by_label("Email").fill(membership.user.email)
+    page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()

@@ -13,10 +13,11 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from billing.models import BillingAccount, Invoice, Plan, Subscription
+from e2e.helpers import log_in
 from pricing import services as pricing_services
 from pricing.models import PricePoint
 from tenants.tests import dashboard_data as data
-from tenants.tests.factories import PASSWORD, MembershipFactory, TenantFactory, api_key_for
+from tenants.tests.factories import MembershipFactory, TenantFactory, api_key_for
 
 # What the issue promises: a change shows on every open page within a second.
 LIVE_WITHIN_MS = 1_000
@@ -94,14 +95,6 @@ def shop(app_url) -> Shop:
     seeded = outside_the_browser_loop(_seed)
     seeded.base = app_url
     return seeded
-
-
-def log_in(page: Page, user) -> None:
-    page.goto("/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Nordic Tea Co.")
 
 
 def wait_live(page: Page, text: str) -> None:

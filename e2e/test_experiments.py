@@ -11,24 +11,17 @@ from datetime import timedelta
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from e2e.helpers import log_in
 from experiments import services
 from experiments.models import Conversion, Experiment, Exposure, Variant
 from experiments.stats import sample_size_per_variant
 from pricing import services as pricing_services
-from tenants.tests.factories import PASSWORD, MembershipFactory, api_key_for
+from tenants.tests.factories import MembershipFactory, api_key_for
 
 # Beat flushes exposures every 2 s and the page polls every 5 s: a little over both, twice.
 LIVE_TIMEOUT_MS = 15_000
 CHARTS = ("chart-conversion", "chart-revenue", "chart-uplift", "chart-cumulative")
 TEA = {"sku": "tea", "name": "Loose-leaf tea", "currency": "EUR", "base_price": "10.00"}
-
-
-def log_in(page: Page, user) -> None:
-    page.goto("/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/$"))
 
 
 def post_api(app_url: str, secret: str, path: str, body: dict) -> dict:

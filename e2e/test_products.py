@@ -8,12 +8,12 @@ from datetime import timedelta
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from e2e.helpers import off_the_event_loop
+from e2e.helpers import log_in, off_the_event_loop
 from experiments import services as experiment_services
 from pricing import services
 from pricing.models import PricePoint, Product
 from tenants.models import Role
-from tenants.tests.factories import PASSWORD, MembershipFactory, TenantFactory, api_key_for
+from tenants.tests.factories import MembershipFactory, TenantFactory, api_key_for
 
 # The promise of the live board: a change is on every open page within this time.
 LIVE_WITHIN_MS = 1000
@@ -95,14 +95,6 @@ def _backdate(product, when):
     points = PricePoint.objects.for_tenant(product.tenant_id).filter(product=product)
     points.filter(pk=points.latest("valid_from", "id").pk).update(valid_from=when)
     Product.objects.for_tenant(product.tenant_id).filter(pk=product.pk).update(updated_at=when)
-
-
-def log_in(page: Page, user) -> None:
-    page.goto("/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
 
 
 def open_live(page: Page, path: str) -> None:

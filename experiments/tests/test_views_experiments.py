@@ -18,18 +18,11 @@ from experiments.stats import sample_size_per_variant
 from pricing import services as pricing_services
 from pricing.models import Product
 from tenants.tests.factories import MembershipFactory
+from tenants.tests.helpers import log_in
 
 pytestmark = pytest.mark.django_db
 
 COFFEE = {"sku": "coffee", "name": "Coffee", "currency": "EUR", "base_price": "4.50"}
-
-
-def log_in(client, user, tenant):
-    client.force_login(user)
-    session = client.session
-    session["tenant_id"] = tenant.pk
-    session.save()
-    return client
 
 
 @pytest.fixture

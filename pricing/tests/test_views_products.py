@@ -12,6 +12,7 @@ from experiments import services as experiment_services
 from pricing import services
 from pricing.models import PriceChange, PricePoint, Product
 from tenants.tests.factories import MembershipFactory
+from tenants.tests.helpers import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -20,14 +21,6 @@ VARIANTS = [
     {"key": "control", "price": "24.90", "weight": "0.5", "is_control": True},
     {"key": "higher", "price": "27.90", "weight": "0.5"},
 ]
-
-
-def log_in(client, user, tenant):
-    client.force_login(user)
-    session = client.session
-    session["tenant_id"] = tenant.pk
-    session.save()
-    return client
 
 
 @pytest.fixture

@@ -14,17 +14,11 @@ from pricing.models import PricePoint, WebhookAttempt, WebhookDelivery, WebhookE
 from pricing.tasks import webhooks_sweep
 from pricing.tests.test_webhooks import Receiver
 from tenants.tests.factories import MembershipFactory
+from tenants.tests.helpers import log_in
 
 pytestmark = pytest.mark.django_db
 
 PUBLIC_URL = "https://hooks.example.com/pricelab"
-
-
-def log_in(client, user, tenant) -> None:
-    client.force_login(user)
-    session = client.session
-    session["tenant_id"] = tenant.pk
-    session.save()
 
 
 def make_endpoint(tenant, url=PUBLIC_URL, **fields) -> WebhookEndpoint:
