@@ -276,7 +276,7 @@ def _verdict(
     if losers and len(losers) == len(primary):
         return f"Every variant does worse than control on {metric}: keep the control price."
     target = experiment.target_sample_size
-    more = f" {max(target - fewest, 0)} more visitors per variant to reach the target." if target else ""
+    more = f" {max(target - fewest, 0):,} more visitors per variant to reach the target." if target else ""
     return f"No significant difference in {metric} yet.{more}"
 
 
