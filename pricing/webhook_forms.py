@@ -2,6 +2,7 @@
 
 from django import forms
 
+from config.once import SubmitOnceForm
 from pricing import webhooks
 from pricing.models import WebhookEndpoint
 
@@ -17,7 +18,7 @@ def event_type_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in webhooks.EVENT_TYPES]
 
 
-class EndpointForm(forms.Form):
+class EndpointForm(SubmitOnceForm):
     url = forms.URLField(
         label="Endpoint URL",
         max_length=WebhookEndpoint._meta.get_field("url").max_length,

@@ -97,9 +97,14 @@ class WebhookCreateView(TenantScopedViewMixin, FormView):
         return context
 
     def form_valid(self, form: EndpointForm) -> HttpResponse:
+        if not form.claim():
+            messages.info(self.request, "That endpoint was already added; its secret was shown once.")
+            return redirect("webhooks")
+        fields = {name: value for name, value in form.cleaned_data.items() if name != "submission"}
         try:
-            endpoint, secret = webhooks.endpoint_create(tenant=self.access.tenant, **form.cleaned_data)
+            endpoint, secret = webhooks.endpoint_create(tenant=self.access.tenant, **fields)
         except ValidationError as error:
+            form.release()
             form.add_error(None, error)  # a dict of errors lands on its fields (url, event_types)
             return self.form_invalid(form)
         response = render(

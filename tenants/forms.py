@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
+from config.once import SubmitOnceForm
 from tenants.models import Role, Scope, User
 
 
@@ -53,7 +54,7 @@ class TenantForm(forms.Form):
     name = forms.CharField(label="Workspace name", max_length=100)
 
 
-class ApiKeyForm(forms.Form):
+class ApiKeyForm(SubmitOnceForm):
     name = forms.CharField(label="Name", max_length=100, help_text="What the key is for, e.g. “Storefront”.")
     scopes = forms.MultipleChoiceField(
         label="Scopes",

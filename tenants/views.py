@@ -194,6 +194,9 @@ class ApiKeyListView(TenantScopedViewMixin, TemplateView):
         form = ApiKeyForm(request.POST, held=self.access.scopes)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form), status=400)
+        if not form.claim():  # the page was reloaded: the key exists, its secret was shown once
+            messages.info(request, "That key was already created; its secret was shown once.")
+            return redirect("api_keys")
         key, secret = services.api_key_create(
             tenant=self.access.tenant,
             name=form.cleaned_data["name"],

@@ -129,6 +129,24 @@ def test_the_owner_adds_an_endpoint_and_sees_its_secret_only_once(owner, alice, 
     assert endpoint.secret.removeprefix("whsec_") not in sessions
 
 
+def test_reloading_the_secret_page_adds_no_second_endpoint(owner, alice, private_ok):
+    token = re.search(r'name="submission" value="([^"]+)"', owner.get(reverse("webhook_new")).text).group(1)
+    fields = {"url": "http://127.0.0.1:9000/hooks", "event_types": ["price.changed"], "submission": token}
+    assert owner.post(reverse("webhook_new"), fields).status_code == 200
+    again = owner.post(reverse("webhook_new"), fields, follow=True)  # the browser's "resend"
+    assert "already added; its secret was shown once" in again.text
+    assert WebhookEndpoint.objects.for_tenant(alice.tenant).count() == 1
+
+
+def test_a_refused_endpoint_can_be_corrected_and_sent_with_the_same_form(owner, alice, private_ok):
+    token = re.search(r'name="submission" value="([^"]+)"', owner.get(reverse("webhook_new")).text).group(1)
+    refused = owner.post(reverse("webhook_new"), {"url": "ftp://x", "event_types": [], "submission": token})
+    assert refused.status_code == 400
+    fields = {"url": "http://127.0.0.1:9000/hooks", "event_types": ["price.changed"], "submission": token}
+    assert owner.post(reverse("webhook_new"), fields).status_code == 200
+    assert WebhookEndpoint.objects.for_tenant(alice.tenant).count() == 1
+
+
 @pytest.mark.parametrize(
     ("url", "reason"),
     [

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.contrib.sessions.models import Session
 from django.urls import reverse
@@ -20,6 +22,18 @@ def test_owner_creates_a_key_sees_the_secret_once_and_it_works(client, api, alic
     assert secret not in again.text and "Storefront" in again.text
     sessions = " ".join(s.session_data for s in Session.objects.all())
     assert secret.split("_")[-1] not in sessions
+
+
+def test_reloading_the_new_key_page_issues_no_second_key(client, alice):
+    client.force_login(alice.user)
+    page = client.get(reverse("api_keys")).text
+    token = re.search(r'name="submission" value="([^"]+)"', page).group(1)
+    fields = {"name": "Storefront", "scopes": ["read"], "submission": token}
+    first = client.post(reverse("api_keys"), fields)
+    assert "will not be shown again" in first.text
+    again = client.post(reverse("api_keys"), fields, follow=True)  # the browser's "resend"
+    assert "already created; its secret was shown once" in again.text
+    assert ApiKey.objects.for_tenant(alice.tenant).filter(name="Storefront").count() == 1
 
 
 def test_invalid_key_form_shows_errors_next_to_fields(client, alice):
