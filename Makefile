@@ -44,6 +44,8 @@ seed: install
 # REDIS_URL are set, in which case a Celery worker with beat runs beside it (else a small
 # in-process scheduler does beat's periodic jobs).
 run: export DEBUG ?= true
+# Links in emails (invitations) point at this server, whatever PORT it runs on.
+run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: migrate seed serve
 
 serve: install

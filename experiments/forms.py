@@ -147,8 +147,14 @@ class VariantForm(forms.Form):
     """One row of the variants table. Which row is the control is one radio group across rows."""
 
     key = forms.SlugField(label="Key", max_length=64)
-    price = forms.DecimalField(
-        label="Price", min_value=0, max_digits=PRICE_DIGITS, decimal_places=PRICE_DECIMALS
+    # Text, not type=number: a browser turns "13,50" into 1350 there, silently. The service
+    # checks the amount against the product's currency (pricing.money).
+    price = forms.RegexField(
+        label="Price",
+        regex=rf"^\s*\d{{1,{PRICE_DIGITS - PRICE_DECIMALS}}}(\.\d+)?\s*$",
+        max_length=32,
+        error_messages={"invalid": "Write the price with digits and a point for decimals, e.g. 13.50."},
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "spellcheck": "false"}),
     )
     weight = forms.DecimalField(
         label="Weight",
@@ -162,7 +168,6 @@ class VariantForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["key"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
-        self.fields["price"].widget.attrs.update({"step": "any", "inputmode": "decimal"})
 
 
 class BaseVariantFormSet(forms.BaseFormSet):

@@ -234,6 +234,17 @@ def test_weights_that_do_not_add_up_are_refused_and_the_form_keeps_what_was_type
     assert f'<option value="{product.pk}" selected data-currency="EUR"' in response.text
 
 
+def test_a_price_with_a_decimal_comma_is_refused_not_read_as_a_hundred_times_more(owner, alice, product):
+    response = owner.post(
+        reverse("experiment_new"), design(product=product.pk, **{"variants-1-price": "5,50"})
+    )
+    assert response.status_code == 400
+    row = response.context["formset"].forms[1]
+    assert "a point for decimals" in " ".join(row.errors["price"])
+    assert 'value="5,50"' in response.text  # kept as typed, to be corrected
+    assert not Experiment.objects.for_tenant(alice.tenant).exists()
+
+
 def test_a_bad_price_is_shown_on_its_own_row(owner, alice, product):
     response = owner.post(
         reverse("experiment_new"), design(product=product.pk, **{"variants-1-price": "5.005"})
@@ -254,7 +265,7 @@ def test_field_errors_go_next_to_their_fields(owner, alice, product, experiment)
     assert response.context["formset"].forms[1].errors["weight"] == ["Enter a number."]
     response = owner.post(reverse("experiment_new"), design(product=product.pk, key="tea-price"))
     assert response.context["form"].errors["key"] == ["An experiment with key 'tea-price' already exists."]
-    assert 'id="id_key-error"' in response.text
+    assert 'id="id_key_error"' in response.text
     response = owner.post(reverse("experiment_new"), design(product=product.pk, key="new"))
     assert "name of a page here" in response.context["form"].errors["key"][0]
     response = owner.post(reverse("experiment_new"), design(product=product.pk, control=""))

@@ -70,7 +70,7 @@ def endpoint(alice) -> WebhookEndpoint:
 
 def field_error(html: str, field: str) -> str:
     """The error text shown under a form field (empty when it has none)."""
-    match = re.search(rf'<p class="error" id="id_{field}-error">(.*?)</p>', html, re.S)
+    match = re.search(rf'<p class="error" id="id_{field}_error">(.*?)</p>', html, re.S)
     return match.group(1) if match else ""
 
 

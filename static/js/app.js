@@ -81,11 +81,10 @@
     }
   });
 
-  // A <select> inside form[data-autosubmit] submits on change; its button stays for
-  // keyboard and no-script users, visually hidden once this runs.
-  document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
-    const button = form.querySelector("button[type=submit]");
-    if (button) button.classList.add("visually-hidden");
-    form.addEventListener("change", function () { form.requestSubmit ? form.requestSubmit() : form.submit(); });
-  });
+  // After a refused submit, start where the problem is: the first field marked invalid,
+  // else the form's own error summary.
+  const invalid = document.querySelector('main [aria-invalid="true"]');
+  const summary = document.querySelector("main .form-errors");
+  if (invalid) invalid.focus();
+  else if (summary) { summary.setAttribute("tabindex", "-1"); summary.focus(); }
 })();

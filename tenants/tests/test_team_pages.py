@@ -78,7 +78,7 @@ def test_inviting_a_member_is_refused_next_to_the_email_field(client, team, alic
     as_member(client, alice.membership)
     response = client.post(reverse("team"), {"email": team["member"].user.email, "role": "viewer"})
     assert response.status_code == 400
-    assert 'id="id_email-error"' in response.text and "is already a member" in response.text
+    assert 'id="id_email_error"' in response.text and "is already a member" in response.text
     assert f'value="{team["member"].user.email}"' in response.text  # what they typed stays
     assert not Invitation.objects.for_tenant(alice.tenant).exists()
 
