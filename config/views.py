@@ -47,3 +47,19 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
         return JsonResponse(error_body("permission_denied", "You cannot do this."), status=403)
     message = str(exception) if exception and str(exception) else "You cannot do this."
     return render(request, "403.html", {"reason": message}, status=403)
+
+
+class FriendlyMethodNotAllowed:
+    """A person who opens an action's address (a bookmark, a pasted link) gets a page that
+    says what it is, not the browser's blank 405. The API keeps its JSON answer."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 405 and not _wants_json(request) and not response.content:
+            friendly = render(request, "405.html", status=405)
+            friendly["Allow"] = response.get("Allow", "")
+            return friendly
+        return response

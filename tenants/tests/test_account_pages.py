@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from config import views as error_views
 from tenants.tests.factories import MembershipFactory
+from tenants.tests.helpers import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +91,18 @@ def test_the_400_page_stands_alone_too():
     page = response.content.decode()
     assert response.status_code == 400 and "We could not read that request" in page
     assert "/static/css/app.css" in page and "style=" not in page
+
+
+def test_opening_an_action_address_shows_a_page_and_changes_nothing(client, alice):
+    log_in(client, alice.user, alice.tenant)
+    response = client.get(reverse("logout"))
+    assert response.status_code == 405
+    assert "This address is a button, not a page" in response.text
+    assert "POST" in response["Allow"]
+    assert client.get(reverse("dashboard")).status_code == 200  # still logged in
+
+
+def test_the_api_keeps_its_json_answer_to_a_wrong_method(api, alice):
+    response = api.put("/api/v1/tenant/", **alice.auth)
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
