@@ -90,12 +90,12 @@ class Command(BaseCommand):
                 variants=[
                     {
                         "key": "control",
-                        "name": "24.90",
+                        "name": "Today's price",
                         "price": "24.90",
                         "weight": "0.5",
                         "is_control": True,
                     },
-                    {"key": "higher", "name": "27.90", "price": "27.90", "weight": "0.5"},
+                    {"key": "higher", "name": "Three euros more", "price": "27.90", "weight": "0.5"},
                 ],
                 target_sample_size=5000,
             )
