@@ -235,8 +235,19 @@ class ExperimentViewSet(
         return Response(selectors.experiment_results(experiment))
 
 
+class EventList(serializers.ListField):
+    """A list of JSON values taken as they are: each item is judged alone by the ingestion.
+
+    ListField would run its child field on every item; for JSONField that means a
+    json.dumps of each event just to learn that parsed JSON is JSON.
+    """
+
+    def run_child_validation(self, data: list) -> list:
+        return list(data)
+
+
 class EventsIn(serializers.Serializer):
-    events = serializers.ListField(
+    events = EventList(
         child=serializers.JSONField(allow_null=True),  # a null item is rejected alone
         max_length=ingest.MAX_EVENTS,
         help_text=(
