@@ -4,11 +4,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Count
 
 from experiments import stats
-from experiments.models import Conversion, Experiment, Exposure, Variant
+from experiments.models import Experiment, Exposure, Variant
 from pricing.money import format_amount
 
 # Below this many visitors per variant the engine's normal approximations are shaky;
@@ -33,69 +33,72 @@ class VariantTotals:
         )
 
 
-def variant_totals(experiment: Experiment, phase: int) -> list[VariantTotals]:
-    """Visitors, converting visitors and revenue per variant in one phase.
+# One pass over the phase's conversions, each joined to its visitor's exposure through the
+# unique index, grouped per visitor and then per variant: the converting visitors, their
+# revenue and its per-visitor squares (revenue is summed per visitor first, so revenue per
+# visitor has a per-visitor variance), and, under a NULL variant, the conversions of
+# visitors never exposed in the phase. The tenant is pinned like every scoped query.
+_CONVERSIONS_SQL = """
+SELECT variant_id, COUNT(spent), SUM(spent), SUM(spent * spent), SUM(unexposed)
+FROM (
+    SELECT e.variant_id,
+           SUM(CASE WHEN c.occurred_at >= e.exposed_at THEN c.revenue END) AS spent,
+           SUM(CASE WHEN e.id IS NULL THEN 1 ELSE 0 END) AS unexposed
+    FROM experiments_conversion c
+    LEFT JOIN experiments_exposure e
+      ON e.tenant_id = c.tenant_id AND e.experiment_id = c.experiment_id
+     AND e.phase = c.phase AND e.visitor_id = c.visitor_id
+    WHERE c.tenant_id = %s AND c.experiment_id = %s AND c.phase = %s
+    GROUP BY e.variant_id, c.visitor_id
+) AS per_visitor
+GROUP BY variant_id
+"""
 
-    A conversion counts for the variant its visitor was exposed to in the phase, if it came
-    at or after the exposure; revenue is summed per visitor first, so revenue per visitor
-    has a per-visitor variance.
-    """
+
+def _phase_totals(experiment: Experiment, phase: int) -> tuple[list[VariantTotals], int]:
     tenant_id = experiment.tenant_id
-    money = DecimalField(max_digits=24, decimal_places=4)
-    per_visitor = (
-        Conversion.objects.for_tenant(tenant_id)
-        .filter(
-            experiment=experiment,
-            phase=phase,
-            visitor_id=OuterRef("visitor_id"),
-            # A purchase before the visitor saw the test price was not caused by it.
-            occurred_at__gte=OuterRef("exposed_at"),
-        )
-        .values("visitor_id")
-        .annotate(total=Sum("revenue"))
-        .values("total")
-    )
-    rows = (
+    visitors = dict(
         Exposure.objects.for_tenant(tenant_id)
         .filter(experiment=experiment, phase=phase)
-        .annotate(spent=Subquery(per_visitor, output_field=money))
         .values("variant_id")
-        .annotate(
-            visitors=Count("id"),
-            converters=Count("id", filter=Q(spent__isnull=False)),
-            revenue=Coalesce(Sum("spent"), Decimal(0), output_field=money),
-            revenue_squares=Coalesce(Sum(F("spent") * F("spent")), Decimal(0), output_field=money),
-        )
+        .annotate(n=Count("id"))
+        .values_list("variant_id", "n")
     )
-    by_variant = {row["variant_id"]: row for row in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(_CONVERSIONS_SQL, [tenant_id, experiment.pk, phase])
+        converting = {row[0]: row[1:] for row in cursor.fetchall()}
+    unattributed = int(converting.pop(None, (0, None, None, 0))[3] or 0)
     totals = []
     for variant in (
         Variant.objects.for_tenant(tenant_id).filter(experiment=experiment, active=True).order_by("position")
     ):
-        row = by_variant.get(variant.pk, {})
+        converters, revenue, squares, _ = converting.get(variant.pk, (0, None, None, 0))
         totals.append(
             VariantTotals(
                 variant=variant,
-                visitors=row.get("visitors", 0),
-                converters=row.get("converters", 0),
-                revenue=row.get("revenue") or Decimal(0),
-                revenue_squares=row.get("revenue_squares") or Decimal(0),
+                visitors=visitors.get(variant.pk, 0),
+                converters=converters,
+                revenue=Decimal(revenue or 0),
+                revenue_squares=Decimal(squares or 0),
             )
         )
-    return totals
+    return totals, unattributed
+
+
+def variant_totals(experiment: Experiment, phase: int) -> list[VariantTotals]:
+    """Visitors, converting visitors and revenue per variant in one phase.
+
+    A conversion counts for the variant its visitor was exposed to in the phase, if it came
+    at or after the exposure. Two aggregate queries: visitors per variant, and one pass over
+    the conversions (the previous ORM query ran a correlated subquery per exposure: 16 s
+    for a million visitors, bench/scale.py).
+    """
+    return _phase_totals(experiment, phase)[0]
 
 
 def unattributed_conversions(experiment: Experiment, phase: int) -> int:
     """Conversions of visitors never exposed in the phase: counted apart, not in results."""
-    exposed = Exposure.objects.for_tenant(experiment.tenant_id).filter(
-        experiment=experiment, phase=phase, visitor_id=OuterRef("visitor_id")
-    )
-    return (
-        Conversion.objects.for_tenant(experiment.tenant_id)
-        .filter(experiment=experiment, phase=phase)
-        .exclude(Exists(exposed))
-        .count()
-    )
+    return _phase_totals(experiment, phase)[1]
 
 
 def _pct(value: float) -> str:
@@ -134,7 +137,7 @@ def _verdict(
 def experiment_results(experiment: Experiment) -> dict[str, Any]:
     """Everything the results page and API show for the current phase."""
     phase = experiment.phase
-    totals = variant_totals(experiment, phase)
+    totals, unattributed = _phase_totals(experiment, phase)
     currency = experiment.product.currency
     control = next((t for t in totals if t.variant.is_control), None)
     comparisons: dict[str, list[dict[str, Any]]] = {metric: [] for metric in METRICS}
@@ -179,7 +182,7 @@ def experiment_results(experiment: Experiment) -> dict[str, Any]:
         ],
         "comparisons": comparisons,
         "srm": {"p_value": srm.p_value, "mismatch": srm.mismatch} if srm else None,
-        "unattributed_conversions": unattributed_conversions(experiment, phase),
+        "unattributed_conversions": unattributed,
         "progress": {
             "target_sample_size": target,
             "fewest_visitors": fewest,
