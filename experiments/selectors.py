@@ -1,20 +1,25 @@
 """Reads about experiments: results with statistics and a verdict."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection
 from django.db.models import Count
+from django.utils import timezone
 
 from experiments import stats
-from experiments.models import Experiment, Exposure, Variant
+from experiments.models import Experiment, Exposure, ResultsSnapshot, Variant
 from pricing.money import format_amount
 
 # Below this many visitors per variant the engine's normal approximations are shaky;
 # the verdict says "collecting data" instead of reading tea leaves.
 MIN_VISITORS_FOR_VERDICT = 100
 METRICS = (Experiment.Metric.CONVERSION_RATE, Experiment.Metric.REVENUE_PER_VISITOR)
+# The oldest snapshot of a large phase's results the API serves (the beat task refreshes
+# them every minute; a request finding an older one computes afresh).
+RESULTS_MAX_AGE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -189,4 +194,24 @@ def experiment_results(experiment: Experiment) -> dict[str, Any]:
             "share": min(fewest / target, 1.0) if target else None,
         },
         "verdict": _verdict(experiment, totals, comparisons, srm),
+        "computed_at": timezone.now().isoformat().replace("+00:00", "Z"),
     }
+
+
+def parse_computed_at(results: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(results["computed_at"].replace("Z", "+00:00"))
+
+
+def results_snapshot(experiment: Experiment) -> dict[str, Any] | None:
+    """The current phase's stored results if they are fresh enough to serve, else None."""
+    results = (
+        ResultsSnapshot.objects.for_tenant(experiment.tenant_id)
+        .filter(
+            experiment=experiment, phase=experiment.phase, computed_at__gte=timezone.now() - RESULTS_MAX_AGE
+        )
+        .values_list("results", flat=True)
+        .first()
+    )
+    if results is not None:
+        results["status"] = experiment.status  # it may have been paused since
+    return results
