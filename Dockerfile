@@ -18,4 +18,4 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
 USER pricelab
 
 EXPOSE 8000 8001
-CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "config.wsgi:application"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "1", "config.wsgi:application"]

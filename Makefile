@@ -80,7 +80,7 @@ static: install
 	$(MANAGE) collectstatic --noinput --verbosity 0
 
 web: static
-	$(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) config.wsgi:application
+	$(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) --blocking-threads 1 config.wsgi:application
 
 realtime: static
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(REALTIME_PORT) --ws websockets

@@ -57,6 +57,13 @@ def _month_key(tenant_id: int, month: str) -> str:
     return f"{_prefix()}:month:{tenant_id}:{month}"
 
 
+def counter_keys(*, tenant_id: int, kind: str, day: str | None = None) -> tuple[str, str, str]:
+    """The Redis keys a unit is counted in: the day's counter, the set that lists day counters
+    for the flush, and the month's counter. A script counting units must touch all three."""
+    day = day or _today()
+    return f"{_prefix()}:{tenant_id}:{kind}:{day}", f"{_prefix()}:{KEY_SET}", _month_key(tenant_id, day[:7])
+
+
 def record(*, tenant_id: int, kind: str, units: int = 1) -> int:
     """Count units for a tenant today. Returns the tenant's units this month, these included."""
     global _local_oldest
@@ -65,11 +72,10 @@ def record(*, tenant_id: int, kind: str, units: int = 1) -> int:
     if units <= 0:
         return month_total(tenant_id=tenant_id)
     if client is not None:
-        key = f"{_prefix()}:{tenant_id}:{kind}:{day}"
-        month_key = _month_key(tenant_id, day[:7])
+        key, key_set, month_key = counter_keys(tenant_id=tenant_id, kind=kind, day=day)
         pipe = client.pipeline(transaction=True)  # the day and month counters move together
         pipe.incrby(key, units)
-        pipe.sadd(f"{_prefix()}:{KEY_SET}", key)
+        pipe.sadd(key_set, key)
         pipe.incrby(month_key, units)
         pipe.expire(month_key, MONTH_KEY_TTL_SECONDS)
         return int(pipe.execute()[2])

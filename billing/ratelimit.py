@@ -14,10 +14,15 @@ code ``rate_limited`` and ``Retry-After`` in seconds.
 """
 
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+import django_ratelimit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_ratelimit import core as ratelimit_core
 from django_ratelimit.core import get_usage
 
 from config.api import error_body
@@ -29,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 GROUP = "api"
 API_PREFIX = "/api/"
+# The quote counts its own request inside its one Redis round trip (pricing.hotpath).
+QUOTE_PATH = "/api/v1/quote/"
+WINDOW_SECONDS = 60
 
 
 def _caller(request: HttpRequest) -> tuple[str, int | None]:
@@ -56,6 +64,121 @@ def _usage(request: HttpRequest, caller: str, per_minute: int) -> dict | None:
         return None
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A quote whose request the quote itself counts, in its own Redis round trip."""
+
+    caller: str
+    per_minute: int | None
+
+
+@dataclass(frozen=True)
+class Counter:
+    """The caller's counter in the current window, as django-ratelimit keys it."""
+
+    key: str  # in the cache's own naming (before the cache's prefix)
+    ttl: int
+    window_end: int  # the last second of the window, as django-ratelimit counts
+
+    def usage(self, count: int, per_minute: int) -> dict[str, Any]:
+        """The same answer as django-ratelimit's get_usage, for a count taken elsewhere."""
+        return {
+            "count": count,
+            "limit": per_minute,
+            "should_limit": count > per_minute,
+            "time_left": self.window_end - int(time.time()),
+        }
+
+
+# The counter of each (caller, rate) in its current window: its key changes once a window,
+# and working it out (a checksum, a hash, settings lookups) cost a quote more than pricing it.
+_counters: dict[tuple[str, int], Counter] = {}
+# Far more callers than a process sees in a minute; when full the memo starts over.
+COUNTERS_MAX = 10_000
+
+
+def counter(caller: str, per_minute: int) -> Counter:
+    """The counter ``get_usage`` would increment for this caller now: both ways of counting
+    a request share it, so a key's quotes and other calls draw on one allowance."""
+    known = _counters.get((caller, per_minute))
+    if known is not None and known.window_end - WINDOW_SECONDS < int(time.time()) <= known.window_end:
+        return known
+    rate = f"{per_minute}/m"
+    window = ratelimit_core._get_window(caller, WINDOW_SECONDS)
+    key = ratelimit_core._make_cache_key(GROUP, window, rate, caller, django_ratelimit.ALL)
+    found = Counter(key=key, ttl=WINDOW_SECONDS + ratelimit_core.EXPIRATION_FUDGE, window_end=window)
+    if len(_counters) >= COUNTERS_MAX:
+        _counters.clear()
+    _counters[(caller, per_minute)] = found
+    return found
+
+
+def _deferrable(request: HttpRequest) -> Deferred | None:
+    """A quote by a key this process holds a copy of: pricing.hotpath counts it."""
+    if request.path != QUOTE_PATH or not settings.REDIS_URL:
+        return None
+    parts = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        return None
+    held = apikeys.lookup_local_for(request, parts[1])
+    if held is None:
+        return None
+    record = held.record
+    if record.revoked or record.tenant_status != Tenant.Status.ACTIVE:
+        # Refused, if the copy is current: let the regular path read afresh and judge.
+        apikeys.local_forget(request)
+        return None
+    return Deferred(caller=f"key:{record.id}", per_minute=record.limits.requests_per_minute)
+
+
+def deferred(request: HttpRequest) -> Deferred | None:
+    """The request's rate limit, if the middleware left it to the quote and it is not counted yet."""
+    if getattr(request, "_rate_limit_counted", True):
+        return None
+    return request._rate_limit_deferred
+
+
+def counted(request: HttpRequest, per_minute: int | None, usage: dict | None) -> None:
+    """Record that a deferred request has been counted (usage None: no limit, or failed open)."""
+    request._rate_limit_counted = True
+    request._rate_limit_per_minute, request._rate_limit_usage = per_minute, usage
+
+
+def count_deferred(request: HttpRequest, per_minute: int | None = None) -> HttpResponse | None:
+    """Count a deferred request the regular way; the refusal if it is over the limit.
+
+    ``per_minute`` overrides the limit the middleware read, once the key's record has been
+    read afresh.
+    """
+    pending = deferred(request)
+    if pending is None:
+        return None
+    per_minute = per_minute if per_minute is not None else pending.per_minute
+    usage = _usage(request, pending.caller, per_minute) if per_minute else None
+    counted(request, per_minute, usage)
+    return refusal(per_minute, usage) if usage is not None and usage["should_limit"] else None
+
+
+def refusal(per_minute: int, usage: dict) -> JsonResponse:
+    """The 429 answer to a request over its limit."""
+    reset = max(usage["time_left"], 1)
+    message = f"More than {per_minute} requests a minute; try again in {reset} s."
+    response = JsonResponse(
+        error_body("rate_limited", message, {"limit": per_minute, "retry_after": reset}), status=429
+    )
+    response["Retry-After"] = str(reset)
+    return response
+
+
+def _headers(response: HttpResponse, per_minute: int | None, usage: dict | None) -> HttpResponse:
+    if usage is None or usage["time_left"] < 0:
+        return response
+    response["X-RateLimit-Limit"] = str(per_minute)
+    response["X-RateLimit-Remaining"] = str(max(per_minute - usage["count"], 0))
+    response["X-RateLimit-Reset"] = str(max(usage["time_left"], 1))
+    return response
+
+
 class ApiRateLimitMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -63,20 +186,16 @@ class ApiRateLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
+        pending = _deferrable(request)
+        if pending is not None:
+            request._rate_limit_deferred, request._rate_limit_counted = pending, False
+            response = self.get_response(request)
+            # Refused before it was priced (bad input, say): counted here, as any request is.
+            refused = count_deferred(request)
+            return _headers(refused or response, request._rate_limit_per_minute, request._rate_limit_usage)
         caller, per_minute = _caller(request)
         usage = _usage(request, caller, per_minute) if per_minute else None
         if usage is None or usage["time_left"] < 0:
             return self.get_response(request)
-        reset = max(usage["time_left"], 1)
-        if usage["should_limit"]:
-            message = f"More than {per_minute} requests a minute; try again in {reset} s."
-            response = JsonResponse(
-                error_body("rate_limited", message, {"limit": per_minute, "retry_after": reset}), status=429
-            )
-            response["Retry-After"] = str(reset)
-        else:
-            response = self.get_response(request)
-        response["X-RateLimit-Limit"] = str(per_minute)
-        response["X-RateLimit-Remaining"] = str(max(per_minute - usage["count"], 0))
-        response["X-RateLimit-Reset"] = str(reset)
-        return response
+        response = refusal(per_minute, usage) if usage["should_limit"] else self.get_response(request)
+        return _headers(response, per_minute, usage)

@@ -32,6 +32,8 @@ app.conf.beat_schedule = {
     "alerts-daily": {"task": "billing.tasks.alerts_daily", "schedule": crontab(hour=8, minute=0)},
     # Webhook deliveries whose retry is due, and any whose first enqueue was lost.
     "sweep-webhooks": {"task": "pricing.tasks.webhooks_sweep", "schedule": 60.0},
+    # Large phases' results are served from a snapshot; keep it under a minute or two old.
+    "refresh-large-results": {"task": "experiments.tasks.results_refresh_large", "schedule": 60.0},
     "pause-finished-experiments": {
         "task": "experiments.tasks.experiments_pause_finished",
         "schedule": crontab(minute="*"),

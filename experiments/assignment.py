@@ -25,8 +25,14 @@ BucketRange = tuple[float, float]
 
 def fnv1a32(text: str) -> int:
     """32-bit FNV-1a over the UTF-16 code units of ``text``."""
-    data = text.encode("utf-16-le", "surrogatepass")
     value = _FNV_OFFSET
+    if text.isascii():
+        # An ASCII character is one UTF-16 code unit of the same value: hash the bytes
+        # directly (twice as fast, and quotes hash every visitor twice).
+        for unit in text.encode("ascii"):
+            value = ((value ^ unit) * _FNV_PRIME) & _MASK32
+        return value
+    data = text.encode("utf-16-le", "surrogatepass")
     for i in range(0, len(data), 2):
         value ^= data[i] | (data[i + 1] << 8)
         value = (value * _FNV_PRIME) & _MASK32

@@ -40,7 +40,8 @@ _local_lock = threading.Lock()
 _local_oldest: float | None = None
 
 
-def _key() -> str:
+def buffer_key() -> str:
+    """The Redis list that holds buffered exposures."""
     return settings.EXPOSURE_BUFFER_KEY
 
 
@@ -64,7 +65,7 @@ def record(lines: list[str]) -> None:
         return
     client = _redis()
     if client is not None:
-        client.rpush(_key(), *lines)
+        client.rpush(buffer_key(), *lines)
         return
     with _local_lock:
         if _local_oldest is None:
@@ -126,12 +127,12 @@ def flush(max_batches: int = 100) -> int:
         for start in range(0, len(lines), FLUSH_BATCH):
             handled += _insert(lines[start : start + FLUSH_BATCH])
         return handled
-    lock = client.lock(f"{_key()}:lock", timeout=LOCK_SECONDS, blocking=False)
+    lock = client.lock(f"{buffer_key()}:lock", timeout=LOCK_SECONDS, blocking=False)
     if not lock.acquire():
         return 0  # another flush is running
     try:
         for _ in range(max_batches):
-            lines = [line.decode() for line in client.lrange(_key(), 0, FLUSH_BATCH - 1)]
+            lines = [line.decode() for line in client.lrange(buffer_key(), 0, FLUSH_BATCH - 1)]
             if not lines:
                 break
             handled += _insert(lines)
@@ -140,7 +141,7 @@ def flush(max_batches: int = 100) -> int:
             # Left untrimmed, they are inserted again by the next flush, harmlessly.
             if not lock.owned():
                 break
-            client.ltrim(_key(), len(lines), -1)
+            client.ltrim(buffer_key(), len(lines), -1)
             lock.reacquire()  # a fresh lease for the next batch
     finally:
         if lock.owned():
@@ -163,4 +164,4 @@ def pending() -> int:
     client = _redis()
     if client is None:
         return len(_local)
-    return client.llen(_key())
+    return client.llen(buffer_key())

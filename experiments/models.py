@@ -149,3 +149,26 @@ class Conversion(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "experiment", "phase", "visitor_id"], name="conversion_visitor"),
         ]
+
+
+class ResultsSnapshot(TenantOwnedModel):
+    """A large phase's results as last computed, served by the API while fresh.
+
+    Computing a phase's results reads every exposure of it: about a second for a million
+    visitors. Phases that large are recomputed every minute in the background
+    (experiments.tasks.results_refresh_large) and answered from here; smaller ones are
+    always computed on request (experiments.services.RESULTS_LIVE_MAX_VISITORS).
+    """
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    phase = models.PositiveIntegerField()
+    visitors = models.PositiveBigIntegerField()
+    results = models.JSONField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "experiment", "phase"], name="results_snapshot_once_per_phase"
+            ),
+        ]

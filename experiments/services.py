@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from experiments.models import Experiment, Phase, Variant
+from experiments import selectors
+from experiments.models import Experiment, Phase, ResultsSnapshot, Variant
 from pricing import config, live
 from pricing import services as pricing_services
 from pricing.models import PriceChange, PricePoint, Product
@@ -23,6 +24,10 @@ Status = Experiment.Status
 WEIGHT_TOLERANCE = Decimal("0.0001")
 MIN_VARIANTS = 2
 MAX_VARIANTS = 10
+# Below this many visitors in a phase the exact results take well under 100 ms
+# (bench/scale.py), so they are computed on every request; from it on, the API serves the
+# phase's snapshot while it is fresh, and the beat task keeps it fresh.
+RESULTS_LIVE_MAX_VISITORS = 100_000
 
 
 class VariantSpec(TypedDict, total=False):
@@ -340,3 +345,21 @@ def experiment_archive(*, experiment: Experiment) -> Experiment:
     experiment.status = Status.ARCHIVED
     experiment.save()
     return experiment
+
+
+def results_refresh(*, experiment: Experiment) -> dict[str, Any]:
+    """Compute the current phase's results; keep them as the phase's snapshot if it is large."""
+    results = selectors.experiment_results(experiment)
+    visitors = sum(variant["visitors"] for variant in results["variants"])
+    if visitors >= RESULTS_LIVE_MAX_VISITORS:
+        ResultsSnapshot.objects.for_tenant(experiment.tenant_id).update_or_create(
+            tenant_id=experiment.tenant_id,
+            experiment=experiment,
+            phase=results["phase"],
+            defaults={
+                "visitors": visitors,
+                "results": results,
+                "computed_at": selectors.parse_computed_at(results),
+            },
+        )
+    return results

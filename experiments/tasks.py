@@ -1,10 +1,10 @@
 from celery import shared_task
 from celery.signals import worker_shutting_down
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from experiments import exposures, services
-from experiments.models import Experiment, Exposure, Variant
+from experiments.models import Experiment, Exposure, ResultsSnapshot, Variant
 
 
 @shared_task(ignore_result=True)
@@ -30,6 +30,23 @@ def _reached_target(experiment: Experiment) -> bool:
         .values_list("n", flat=True)
     )
     return len(counts) == variants and min(counts) >= experiment.target_sample_size
+
+
+@shared_task(ignore_result=True)
+def results_refresh_large() -> int:
+    """Recompute the results of running experiments' large phases, which the API serves
+    from their snapshot (safe to run twice: a recount)."""
+    exposures.flush()
+    snapshots = (
+        ResultsSnapshot.objects.unscoped()  # every tenant's: a cross-tenant job
+        .filter(experiment__status=Experiment.Status.RUNNING, phase=F("experiment__phase"))
+        .select_related("experiment", "experiment__product")
+    )
+    refreshed = 0
+    for snapshot in snapshots:
+        services.results_refresh(experiment=snapshot.experiment)
+        refreshed += 1
+    return refreshed
 
 
 @shared_task(ignore_result=True)

@@ -3,10 +3,13 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from pricing import live, realtime
+from pricing import hub, live, realtime
 
 # A client may filter to this many skus; more is the whole catalogue.
 MAX_SKU_FILTER = 500
+# No channel-layer alias by this name exists: a connection gets no layer channel of its
+# own, since the process's hub (pricing.hub) subscribes to the tenant's group for it.
+NO_LAYER = "pricelab-feeds-use-the-hub"
 
 
 class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
@@ -25,6 +28,8 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
     """
 
     group: str | None = None
+    channel_layer_alias = NO_LAYER
+    _held: list[dict[str, Any]] | None = None  # live events that came while connecting
 
     async def connect(self) -> None:
         # Accept first, so a refusal reaches the client as a readable close code.
@@ -46,9 +51,11 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
         self.api_key_id = listener.api_key_id
         self.user_id = listener.user_id
         self.group = live.group_name(listener.tenant.pk)
-        # Join before reading the log: a change committed in between arrives both ways,
-        # and the version check below drops the second copy.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        # Join before reading the log: a change committed in between arrives both ways, and
+        # the version check drops the second copy. Live events are held until the replay
+        # is out, so that a client sees versions in order.
+        self._held = []
+        await hub.hub().join(self.group, self)
         version, missed = await database_sync_to_async(live.feed_start)(listener.tenant.pk, since, skus)
         self.last_version = since if since is not None else version
         await self.send_json(
@@ -63,10 +70,13 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
             await self._deliver(event)
         if len(missed) >= live.REPLAY_LIMIT:
             await self.send_json({"type": "replay.truncated", "version": self.last_version})
+        while self._held:
+            await self._deliver(self._held.pop(0))
+        self._held = None  # no await since the last check: nothing can slip in between
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await hub.hub().leave(self.group, self)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -81,12 +91,19 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
             )
             await self.close(code=code, reason=message["reason"])
 
-    async def price_changed(self, message: dict[str, Any]) -> None:
-        await self._deliver(message["event"])
+    def wants(self, event: dict[str, Any]) -> bool:
+        """Whether the hub should write this live event to the connection now."""
+        if self._held is not None:
+            self._held.append(event)
+            return False
+        return self._fresh(event)
+
+    def _fresh(self, event: dict[str, Any]) -> bool:
+        if event["version"] <= self.last_version:
+            return False
+        self.last_version = event["version"]
+        return self.skus is None or event["sku"] in self.skus
 
     async def _deliver(self, event: dict[str, Any]) -> None:
-        if event["version"] <= self.last_version:
-            return
-        self.last_version = event["version"]
-        if self.skus is None or event["sku"] in self.skus:
+        if self._fresh(event):
             await self.send_json(event)

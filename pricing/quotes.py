@@ -3,7 +3,7 @@
 Warm, it reads two things from the cache (the tenant's config version and the entries
 of the requested skus), assigns the visitor with a pure function, and appends exposures
 to the buffer: no database query. Cold entries are built from the database once per
-config version.
+config version. ``pricing.hotpath`` does the same warm quote in one Redis round trip.
 """
 
 from dataclasses import dataclass
@@ -85,14 +85,8 @@ class QuoteItem:
     error: str | None = None
 
 
-def quote(
-    *, tenant_id: int, visitor_id: str, skus: list[str], track: bool = True, experiments: bool = True
-) -> list[QuoteItem]:
-    """Prices for one visitor, in the order asked; records first exposures unless ``track`` is off.
-
-    With ``experiments`` off (a tenant over its quota) every product gets its base price and
-    nothing is recorded.
-    """
+def entries_read(*, tenant_id: int, skus: list[str]) -> tuple[int, dict[str, dict[str, Any]]]:
+    """The config version token and the entries of these skus: from the cache, else built."""
     token = config.version(tenant_id)
     keys = {sku: config.entry_key(tenant_id, token, sku) for sku in dict.fromkeys(skus)}
     cached = cache.get_many(list(keys.values()))
@@ -102,6 +96,19 @@ def quote(
         loaded = _load(tenant_id, missing)
         cache.set_many({keys[sku]: entry for sku, entry in loaded.items()}, config.CONFIG_TTL_SECONDS)
         entries.update(loaded)
+    return token, entries
+
+
+def price(
+    *,
+    tenant_id: int,
+    entries: dict[str, dict[str, Any]],
+    visitor_id: str,
+    skus: list[str],
+    track: bool = True,
+    experiments: bool = True,
+) -> tuple[list[QuoteItem], list[str]]:
+    """Prices for one visitor from config entries, and the exposure lines to buffer (pure)."""
     now = timezone.now()
     items, lines = [], []
     for sku in skus:
@@ -145,5 +152,25 @@ def quote(
                     at=now,
                 )
             )
+    return items, lines
+
+
+def quote(
+    *, tenant_id: int, visitor_id: str, skus: list[str], track: bool = True, experiments: bool = True
+) -> list[QuoteItem]:
+    """Prices for one visitor, in the order asked; records first exposures unless ``track`` is off.
+
+    With ``experiments`` off (a tenant over its quota) every product gets its base price and
+    nothing is recorded.
+    """
+    _, entries = entries_read(tenant_id=tenant_id, skus=skus)
+    items, lines = price(
+        tenant_id=tenant_id,
+        entries=entries,
+        visitor_id=visitor_id,
+        skus=skus,
+        track=track,
+        experiments=experiments,
+    )
     exposures.record(lines)
     return items

@@ -13,9 +13,11 @@ request that read a key just before it was revoked can never put the stale recor
 
 import hashlib
 import hmac
+import pickle
 import re
 import secrets
 import string
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -122,6 +124,73 @@ def lookup_for(request: Any, raw: str) -> KeyRecord | None:
     return record
 
 
+@dataclass(frozen=True)
+class LocalRecord:
+    """A key record as this process last read it, with the exact bytes Redis held."""
+
+    record: KeyRecord
+    cache_key: str  # the record's key in Redis
+    blob: bytes
+
+
+# Records this process has read, by their key in Redis. The one-round-trip quote
+# (pricing.hotpath) starts from these without a read, and its script acts only if Redis
+# still holds the same bytes, so a revoke or a plan change applies from the next request.
+_local: dict[str, LocalRecord] = {}
+# Far more keys than one process serves; when full the copy starts over (one read per key).
+LOCAL_MAX_RECORDS = 10_000
+
+
+def local_replace(cache_key: str, blob: bytes | None) -> LocalRecord | None:
+    """Replace this process's copy of a record with the bytes Redis holds now (None: none)."""
+    record = pickle.loads(blob) if blob is not None else None  # noqa: S301  (our own cache's bytes)
+    if not isinstance(record, KeyRecord):
+        _local.pop(cache_key, None)
+        return None
+    if len(_local) >= LOCAL_MAX_RECORDS:
+        _local.clear()
+    held = _local[cache_key] = LocalRecord(record=record, cache_key=cache_key, blob=blob)
+    return held
+
+
+def lookup_local(raw: str) -> LocalRecord | None:
+    """``lookup`` from this process's copy, read from Redis only the first time.
+
+    The copy may be stale: only a caller that has Redis confirm the bytes before acting on
+    them (pricing.hotpath) may use it. Needs the Redis cache.
+    """
+    match = _KEY_RE.match(raw)
+    if match is None:
+        return None
+    cache_key = cache.make_key(_cache_key(match.group(1)))
+    held = _local.get(cache_key)
+    if held is None:
+        if lookup(raw) is None:  # the regular read, which caches the record
+            return None
+        held = local_replace(cache_key, cache._cache.get_client(write=True).get(cache_key))
+    if held is None or not hmac.compare_digest(held.record.key_hash, hash_key(raw)):
+        return None
+    return held
+
+
+def lookup_local_for(request: Any, raw: str) -> LocalRecord | None:
+    """``lookup_local``, shared with authentication through the same memo as ``lookup_for``."""
+    held = lookup_local(raw)
+    request._apikey_lookup = (raw, held.record if held is not None else None)
+    request._apikey_local = held
+    return held
+
+
+def local_forget(request: Any) -> None:
+    """Drop this process's copy of the request's key, and the request's memo of it: the
+    next lookup reads afresh (a caller about to act on the copy without Redis confirming it)."""
+    held = getattr(request, "_apikey_local", None)
+    if held is not None:
+        _local.pop(held.cache_key, None)
+    request._apikey_local = None
+    request.__dict__.pop("_apikey_lookup", None)
+
+
 def _ttl(record: object) -> int:
     return MISSING_TTL_SECONDS if record == _MISSING else RECORD_TTL_SECONDS
 
@@ -149,11 +218,24 @@ def refresh_tenant(tenant_id: int) -> None:
     refresh(list(ApiKey.objects.for_tenant(tenant_id).values_list("prefix", flat=True)))
 
 
+# When this process last claimed each key's once-a-minute last-used write, by cache key:
+# within the minute it need not ask the cache again (a round trip on every request).
+_noted: dict[str, float] = {}
+
+
 def note_used(record: KeyRecord, now: datetime | None = None) -> None:
     """Remember that a key was used, writing to the database at most once a minute."""
     from tenants.tasks import api_key_mark_used
 
-    if cache.add(f"apikey-used:{record.id}", 1, LAST_USED_RESOLUTION_SECONDS):
+    key = f"apikey-used:{record.id}"
+    local_key = cache.make_key(key)
+    last = _noted.get(local_key)
+    if last is not None and time.monotonic() - last < LAST_USED_RESOLUTION_SECONDS:
+        return
+    if len(_noted) >= LOCAL_MAX_RECORDS:
+        _noted.clear()
+    _noted[local_key] = time.monotonic()
+    if cache.add(key, 1, LAST_USED_RESOLUTION_SECONDS):
         api_key_mark_used.delay(
             tenant_id=record.tenant_id,
             api_key_id=record.id,

@@ -50,7 +50,7 @@ def test_postgres_and_redis_from_urls():
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
     assert seen["db"] == "django.db.backends.postgresql"
-    assert seen["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert seen["cache"] == "config.cache.RedisCache"  # Django's, sharing one client (config/cache.py)
     assert seen["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert seen["eager"] is False
     assert seen["broker"] == "redis://127.0.0.1:6379/0"
