@@ -15,13 +15,15 @@ REALTIME_PORT ?= 8001
 BEAT_SCHEDULE ?= $(VENV)/celerybeat-schedule
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run serve test lint fmt migrate seed static web realtime worker beat lock vendor screenshots clean
+.PHONY: help install run serve test lint fmt migrate seed static web realtime worker beat lock vendor screenshots bench bench-smoke clean
 
 help:
 	@echo "make run     install, migrate, seed the demo and serve http://$(HOST):$(PORT) (DEBUG on)"
 	@echo "make test    run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
 	@echo "make lint    ruff check, ruff format --check, makemigrations --check"
 	@echo "make screenshots   retake docs/screenshots/ from the browser tests"
+	@echo "make bench   the benchmarks at full size, then docs/BENCHMARKS.md (needs PostgreSQL, Redis, wrk)"
+	@echo "make bench-smoke   every benchmark at a tiny size, to check they still run (CI)"
 	@echo "make web | realtime | worker | beat   the production processes, one each"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -59,6 +61,15 @@ serve: install
 
 test: install
 	$(BIN)/pytest
+
+# The hot paths against the bare framework (bench/), then docs/BENCHMARKS.md and its plot.
+# Needs DATABASE_URL (PostgreSQL), Redis and wrk; works in its own database and Redis db
+# (BENCH_DATABASE_URL, BENCH_REDIS_URL). About half an hour; bench-smoke, a minute or two.
+bench: install
+	$(BIN)/python -m bench.run
+
+bench-smoke: install
+	$(BIN)/python -m bench.run --smoke
 
 # The README's screenshots, retaken by the browser tests (needs PostgreSQL, Redis, Chromium).
 screenshots: install
