@@ -144,16 +144,20 @@ def counted(request: HttpRequest, per_minute: int | None, usage: dict | None) ->
     request._rate_limit_per_minute, request._rate_limit_usage = per_minute, usage
 
 
-def count_deferred(request: HttpRequest, per_minute: int | None = None) -> HttpResponse | None:
+_AS_DEFERRED = object()
+
+
+def count_deferred(request: HttpRequest, per_minute: Any = _AS_DEFERRED) -> HttpResponse | None:
     """Count a deferred request the regular way; the refusal if it is over the limit.
 
-    ``per_minute`` overrides the limit the middleware read, once the key's record has been
-    read afresh.
+    ``per_minute`` (None: no limit) replaces the limit the middleware read, once the key's
+    record has been read afresh.
     """
     pending = deferred(request)
     if pending is None:
         return None
-    per_minute = per_minute if per_minute is not None else pending.per_minute
+    if per_minute is _AS_DEFERRED:
+        per_minute = pending.per_minute
     usage = _usage(request, pending.caller, per_minute) if per_minute else None
     counted(request, per_minute, usage)
     return refusal(per_minute, usage) if usage is not None and usage["should_limit"] else None

@@ -3,8 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Sum
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing import finance, metering, notices, quotas, selectors
@@ -58,6 +57,21 @@ def _months_to_roll_up(today: date) -> list[date]:
     return [last_month, this_month]
 
 
+# One statement per month: the totals are summed and upserted inside the database, so no
+# row of a large month travels to Python (8.9 s for 10M daily rows through bulk_create,
+# bench/scale.py). Every tenant's rows: a cross-tenant job.
+# Table names come from the models; every value is a parameter.
+_ROLLUP_SQL = f"""
+INSERT INTO {UsageMonthly._meta.db_table} (tenant_id, month, kind, units, rolled_up_at)
+SELECT tenant_id, %s, kind, SUM(units), %s
+FROM {UsageDaily._meta.db_table}
+WHERE day >= %s AND day < %s
+GROUP BY tenant_id, kind
+ON CONFLICT (tenant_id, month, kind) DO UPDATE
+SET units = excluded.units, rolled_up_at = excluded.rolled_up_at
+"""  # noqa: S608
+
+
 def usage_rollup(*, months: list[date] | None = None) -> int:
     """Recount ``UsageMonthly`` from ``UsageDaily`` for last month and this one.
 
@@ -71,26 +85,9 @@ def usage_rollup(*, months: list[date] | None = None) -> int:
     now = timezone.now()
     for month in months:
         end = (month + timedelta(days=32)).replace(day=1)
-        totals = (
-            UsageDaily.objects.unscoped()  # every tenant's usage: a cross-tenant job
-            .filter(day__gte=month, day__lt=end)
-            .values("tenant_id", "kind")
-            .annotate(total=Sum("units"))
-            .order_by()
-        )
-        rows = [
-            UsageMonthly(
-                tenant_id=t["tenant_id"], month=month, kind=t["kind"], units=t["total"], rolled_up_at=now
-            )
-            for t in totals
-        ]
-        UsageMonthly.objects.unscoped().bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["tenant", "month", "kind"],
-            update_fields=["units", "rolled_up_at"],
-        )
-        written += len(rows)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_ROLLUP_SQL, [month, now, month, end])
+            written += cursor.rowcount
     return written
 
 

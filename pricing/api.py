@@ -310,6 +310,8 @@ def _quote_direct(request: HttpRequest) -> HttpResponse | None:
     record = held.record
     if Scope.READ not in record.scopes or request.content_type != "application/json":
         return None
+    if request.content_params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+        return None  # DRF decodes other charsets itself
     if request.META.get("HTTP_ACCEPT", "") not in _PLAIN_ACCEPT:
         return None
     try:

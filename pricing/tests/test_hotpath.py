@@ -135,6 +135,31 @@ def test_an_upgrade_applies_to_the_next_quote(api, alice, tea, django_capture_on
     assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"]) == ("300", "299")
 
 
+def test_a_move_to_a_plan_without_a_rate_limit_applies_to_the_next_quote(
+    api, alice, tea, django_capture_on_commit_callbacks
+):
+    assert quote(api, alice)["X-RateLimit-Limit"] == "60"
+    with django_capture_on_commit_callbacks(execute=True):
+        account_plan_set(tenant=alice.tenant, plan_code="enterprise")  # no rate set: no limit
+    response = quote(api, alice)
+    assert response.status_code == 200
+    assert "X-RateLimit-Limit" not in response
+
+
+def test_a_quote_in_another_charset_is_left_to_drf(api, alice, tea):
+    quote(api, alice, "warm-up")
+    body = json.dumps({"visitor_id": "zoë", "products": ["tea"]}).encode("utf-8")
+    response = api.post("/api/v1/quote/", body, content_type="application/json; charset=utf-8", **alice.auth)
+    assert response.json()["visitor_id"] == "zoë"
+    latin = api.post(
+        "/api/v1/quote/",
+        '{"visitor_id": "zoë", "products": ["tea"]}'.encode("latin-1"),
+        content_type="application/json; charset=latin-1",
+        **alice.auth,
+    )
+    assert (latin.status_code, latin.json()["visitor_id"]) == (200, "zoë")
+
+
 def test_a_price_edit_reaches_a_process_holding_the_old_config(
     api, alice, django_capture_on_commit_callbacks
 ):
