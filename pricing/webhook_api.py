@@ -97,10 +97,11 @@ class WebhookEndpointViewSet(
         endpoint = self.get_object()
         data = EndpointPatch(data=request.data)
         data.is_valid(raise_exception=True)
-        for field, value in data.validated_data.items():
-            setattr(endpoint, field, value)
-        endpoint.save()
+        webhooks.endpoint_update(endpoint=endpoint, **data.validated_data)
         return Response(EndpointOut(endpoint).data)
+
+    def perform_destroy(self, instance: WebhookEndpoint) -> None:
+        webhooks.endpoint_delete(endpoint=instance)
 
     def _deliveries(self, endpoint: WebhookEndpoint):
         attempts = WebhookAttempt.objects.for_tenant(self.access.tenant).order_by("attempted_at")

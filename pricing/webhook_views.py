@@ -158,10 +158,9 @@ class WebhookEditView(TenantScopedViewMixin, FormView):
         return super().get_context_data(endpoint=self.endpoint, **kwargs)
 
     def form_valid(self, form: EndpointDescriptionForm) -> HttpResponse:
-        endpoint = self.endpoint
-        # The API's PATCH sets the field and saves, with no service: the same here.
-        endpoint.description = form.cleaned_data["description"]
-        endpoint.save(update_fields=["description"])
+        endpoint = webhooks.endpoint_update(
+            endpoint=self.endpoint, description=form.cleaned_data["description"]
+        )
         messages.success(self.request, f"Saved the description of {endpoint.url}.")
         return redirect("webhook_detail", pk=endpoint.pk)
 
@@ -190,12 +189,14 @@ class WebhookActiveView(_EndpointActionView):
         choice = request.POST.get("active")
         if choice not in ("true", "false"):
             raise BadRequest("active must be true or false")
-        endpoint.active = choice == "true"
-        endpoint.save(update_fields=["active"])
+        webhooks.endpoint_update(endpoint=endpoint, active=choice == "true")
         if endpoint.active:
             messages.success(request, f"Enabled {endpoint.url}: new events are sent to it again.")
         else:
-            messages.success(request, f"Disabled {endpoint.url}: new events are no longer sent to it.")
+            messages.success(
+                request,
+                f"Disabled {endpoint.url}: nothing is sent to it, queued deliveries wait until enabled.",
+            )
         return redirect("webhook_detail", pk=endpoint.pk)
 
 
@@ -205,7 +206,7 @@ class WebhookDeleteView(_EndpointActionView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         endpoint = self.get_endpoint()
         url = endpoint.url
-        endpoint.delete()  # as the API's DELETE does; deliveries and attempts cascade
+        webhooks.endpoint_delete(endpoint=endpoint)
         messages.success(request, f"Deleted the endpoint {url} and its delivery history.")
         return redirect("webhooks")
 

@@ -97,6 +97,27 @@ def endpoint_create(
     return endpoint, secret
 
 
+def endpoint_update(
+    *, endpoint: WebhookEndpoint, description: str | None = None, active: bool | None = None
+) -> WebhookEndpoint:
+    """Relabel, pause or resume an endpoint; a paused one's queued deliveries wait untried."""
+    changed = []
+    if description is not None:
+        endpoint.description = description
+        changed.append("description")
+    if active is not None:
+        endpoint.active = active
+        changed.append("active")
+    if changed:
+        endpoint.save(update_fields=changed)
+    return endpoint
+
+
+def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Remove an endpoint with its deliveries and attempts; what it was still owed is never sent."""
+    endpoint.delete()
+
+
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
