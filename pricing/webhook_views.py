@@ -193,10 +193,7 @@ class WebhookActiveView(_EndpointActionView):
         if endpoint.active:
             messages.success(request, f"Enabled {endpoint.url}: new events are sent to it again.")
         else:
-            messages.success(
-                request,
-                f"Disabled {endpoint.url}: nothing is sent to it, queued deliveries wait until enabled.",
-            )
+            messages.success(request, f"Disabled {endpoint.url}: new events are no longer sent to it.")
         return redirect("webhook_detail", pk=endpoint.pk)
 
 
