@@ -3,7 +3,6 @@ it through the confirmation dialog, results that rise while the page is open as 
 arrives through the real API, and the charts drawn."""
 
 import json
-import random
 import re
 import urllib.request
 from datetime import timedelta
@@ -13,8 +12,9 @@ from playwright.sync_api import Page, expect
 
 from e2e.helpers import log_in
 from experiments import services
-from experiments.models import Conversion, Experiment, Exposure, Variant
+from experiments.models import Experiment
 from experiments.stats import sample_size_per_variant
+from experiments.tests.traffic import traffic_seed
 from pricing import services as pricing_services
 from tenants.tests.factories import MembershipFactory, api_key_for
 
@@ -171,44 +171,6 @@ def test_design_an_experiment_with_the_calculator_then_start_it(app_url, page: P
     assert experiment.status == "running" and experiment.target_sample_size == needed
 
 
-def _realistic_traffic(experiment: Experiment, plan: dict[str, tuple[int, float, str]], days: int) -> None:
-    """A few thousand visitors over ``days`` days, as a busy shop's results look."""
-    rng = random.Random(42)
-    now = timezone.now()
-    variants = {
-        v.key: v for v in Variant.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment)
-    }
-    exposed, converted = [], []
-    for key, (visitors, rate, revenue) in plan.items():
-        for i in range(visitors):
-            # Traffic grows a little day by day, like a test that was announced.
-            at = now - timedelta(days=days * rng.random() ** 1.3)
-            visitor = f"{key}-{i}"
-            exposed.append(
-                Exposure(
-                    tenant_id=experiment.tenant_id,
-                    experiment=experiment,
-                    phase=experiment.phase,
-                    variant=variants[key],
-                    visitor_id=visitor,
-                    exposed_at=at,
-                )
-            )
-            if rng.random() < rate:
-                converted.append(
-                    Conversion(
-                        tenant_id=experiment.tenant_id,
-                        experiment=experiment,
-                        phase=experiment.phase,
-                        visitor_id=visitor,
-                        revenue=revenue,
-                        occurred_at=min(at + timedelta(minutes=rng.uniform(1, 90)), now),
-                    )
-                )
-    Exposure.objects.bulk_create(exposed, batch_size=5000)
-    Conversion.objects.bulk_create(converted, batch_size=5000)
-
-
 def test_screenshots_of_the_list_and_results(app_url, page: Page, screenshot):
     owner = MembershipFactory()
     tenant = owner.tenant
@@ -237,13 +199,9 @@ def test_screenshots_of_the_list_and_results(app_url, page: Page, screenshot):
     Experiment.objects.for_tenant(tenant).filter(pk=running.pk).update(
         started_at=timezone.now() - timedelta(days=12)
     )
-    _realistic_traffic(
+    traffic_seed(
         running,
-        {
-            "control": (3400, 0.052, "10.00"),
-            "eleven-fifty": (3300, 0.050, "11.50"),
-            "twelve-ninety": (3300, 0.041, "12.90"),
-        },
+        {"control": (3400, 177, None), "eleven-fifty": (3300, 165, None), "twelve-ninety": (3300, 135, None)},
         days=12,
     )
     done = services.experiment_start(
@@ -273,10 +231,8 @@ def test_screenshots_of_the_list_and_results(app_url, page: Page, screenshot):
             {"key": "round", "price": "25.00", "weight": "0.5"},
         ],
     )
-    _realistic_traffic(
-        services.experiment_start(experiment=fresh),
-        {"control": (61, 0.06, "24.00"), "round": (58, 0.05, "25.00")},
-        days=1,
+    traffic_seed(
+        services.experiment_start(experiment=fresh), {"control": (61, 4, None), "round": (58, 3, None)}
     )
 
     log_in(page, owner.user)

@@ -3,7 +3,6 @@ viewers read results but change nothing; another tenant finds nothing."""
 
 import html
 import math
-import random
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -15,6 +14,7 @@ from django.utils import timezone
 from experiments import exposures, services
 from experiments.models import Conversion, Experiment, Exposure, Variant
 from experiments.stats import sample_size_per_variant
+from experiments.tests.traffic import traffic_seed
 from pricing import services as pricing_services
 from pricing.models import Product
 from tenants.tests.factories import MembershipFactory
@@ -52,42 +52,6 @@ def variants_of(experiment):
         .filter(experiment=experiment, active=True)
         .order_by("position")
     )
-
-
-def fill(experiment, groups, *, days=1, seed=7):
-    """Exposures and conversions straight into the database: per variant key, (visitors,
-    converters, revenue per purchase), spread over ``days`` days up to now."""
-    rng = random.Random(seed)
-    now = timezone.now()
-    exposed, converted = [], []
-    by_key = {v.key: v for v in variants_of(experiment)}
-    for key, (visitors, converters, revenue) in groups.items():
-        for i in range(visitors):
-            at = now - timedelta(days=rng.uniform(0, days - 0.01))
-            visitor = f"{key}-{i}"
-            exposed.append(
-                Exposure(
-                    tenant_id=experiment.tenant_id,
-                    experiment=experiment,
-                    phase=experiment.phase,
-                    variant=by_key[key],
-                    visitor_id=visitor,
-                    exposed_at=at,
-                )
-            )
-            if i < converters:
-                converted.append(
-                    Conversion(
-                        tenant_id=experiment.tenant_id,
-                        experiment=experiment,
-                        phase=experiment.phase,
-                        visitor_id=visitor,
-                        revenue=revenue,
-                        occurred_at=min(at + timedelta(minutes=5), now),
-                    )
-                )
-    Exposure.objects.bulk_create(exposed)
-    Conversion.objects.bulk_create(converted)
 
 
 def design(**overrides):
@@ -139,7 +103,7 @@ def test_list_shows_experiments_by_status_with_counts(owner, alice, product, run
             {"key": "more", "price": "5.00", "weight": "0.5"},
         ],
     )
-    fill(running, {"control": (30, 3, 10), "higher": (25, 2, 12)})
+    traffic_seed(running, {"control": (30, 3, 10), "higher": (25, 2, 12)})
 
     page = owner.get(reverse("experiments"))
     text = text_of(page)
@@ -156,7 +120,7 @@ def test_list_shows_experiments_by_status_with_counts(owner, alice, product, run
 
 
 def test_a_running_experiment_lists_its_leader_and_uplift(owner, running):
-    fill(running, {"control": (1000, 50, 10), "higher": (1000, 80, 12)})
+    traffic_seed(running, {"control": (1000, 50, 10), "higher": (1000, 80, 12)})
     text = text_of(owner.get(reverse("experiments")))
     assert "2,000" in text
     assert "higher +60.0 %" in text
@@ -401,7 +365,7 @@ def test_actions_take_only_post(owner, experiment):
 
 def test_results_show_both_metrics_with_intervals_chance_and_p_value(owner, running):
     """500/10,000 against 560/10,000: the engine's reference numbers, as the page shows them."""
-    fill(running, {"control": (10_000, 500, 10), "higher": (10_000, 560, 12)}, days=10)
+    traffic_seed(running, {"control": (10_000, 500, 10), "higher": (10_000, 560, 12)}, days=10)
     page = owner.get(reverse("experiment_detail", args=["tea-price"]))
     text = text_of(page)
     assert "Conversion rate" in text and "Revenue per visitor" in text
@@ -424,7 +388,7 @@ def test_results_show_both_metrics_with_intervals_chance_and_p_value(owner, runn
 
 
 def test_a_sample_ratio_mismatch_is_a_warning_with_what_to_do(owner, running):
-    fill(running, {"control": (1200, 60, 10), "higher": (800, 40, 12)})
+    traffic_seed(running, {"control": (1200, 60, 10), "higher": (800, 40, 12)})
     page = owner.get(reverse("experiment_detail", args=["tea-price"]))
     assert 'class="callout err" role="alert" id="srm-warning"' in page.text
     text = text_of(page)
@@ -433,7 +397,7 @@ def test_a_sample_ratio_mismatch_is_a_warning_with_what_to_do(owner, running):
 
 def test_progress_toward_the_target_and_unattributed_conversions_are_shown(owner, alice, running):
     services.experiment_update(experiment=running, target_sample_size=400)
-    fill(running, {"control": (100, 10, 10), "higher": (120, 10, 12)})
+    traffic_seed(running, {"control": (100, 10, 10), "higher": (120, 10, 12)})
     Conversion.objects.create(
         tenant=alice.tenant, experiment=running, phase=running.phase, visitor_id="stranger", revenue=5
     )
@@ -483,7 +447,7 @@ def test_a_draft_has_no_results_yet(owner, experiment):
 
 
 def test_complete_form_suggests_the_significant_winner(owner, running):
-    fill(running, {"control": (2000, 100, 10), "higher": (2000, 200, 12)})
+    traffic_seed(running, {"control": (2000, 100, 10), "higher": (2000, 200, 12)})
     page = owner.get(reverse("experiment_detail", args=["tea-price"]))
     assert page.context["suggested"] == "higher"
     assert '<option value="higher" selected>' in page.text
@@ -517,7 +481,7 @@ def test_the_calculator_gives_the_visitors_a_person_would_compute(owner):
 
 def test_the_calculator_uses_the_products_measured_traffic(owner, alice, running, product):
     # Twice 700 distinct visitors over the last 7 days: 200 a day.
-    fill(running, {"control": (700, 0, 0), "higher": (700, 0, 0)}, days=7)
+    traffic_seed(running, {"control": (700, 0, 0), "higher": (700, 0, 0)}, days=7)
     Exposure.objects.filter(tenant=alice.tenant).update(
         exposed_at=timezone.now() - timedelta(days=6, hours=12)
     )
@@ -560,7 +524,7 @@ def every_post(key):
 def test_a_viewer_reads_results_but_has_no_controls_and_every_post_is_refused(
     viewer, alice, product, running
 ):
-    fill(running, {"control": (150, 10, 10), "higher": (150, 12, 12)})
+    traffic_seed(running, {"control": (150, 10, 10), "higher": (150, 12, 12)})
     page = viewer.get(reverse("experiment_detail", args=["tea-price"]))
     text = text_of(page)
     assert "300" in text and "Conversion rate" in text

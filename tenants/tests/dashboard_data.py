@@ -1,13 +1,12 @@
 """Rows the dashboard shows, made the way the product makes them (services), with traffic
 written straight into the results tables for speed. Shared by the page and browser tests."""
 
-from datetime import UTC, datetime, timedelta
-
-from django.utils import timezone
+from datetime import UTC, datetime
 
 from billing.models import UsageDaily
 from experiments import services as experiment_services
-from experiments.models import Conversion, Experiment, Exposure, Variant
+from experiments.models import Experiment
+from experiments.tests.traffic import traffic_seed
 from pricing import services as pricing_services
 from pricing.models import Product
 from tenants.models import Tenant
@@ -26,29 +25,7 @@ def product(tenant: Tenant, sku: str, price: str, name: str | None = None, curre
 
 def traffic(experiment: Experiment, split: dict[str, tuple[int, int]]) -> None:
     """Visitors and buyers per variant key, in the experiment's current phase."""
-    tenant_id = experiment.tenant_id
-    variants = {v.key: v for v in Variant.objects.for_tenant(tenant_id).filter(experiment=experiment)}
-    seen = timezone.now() - timedelta(hours=1)
-    exposures, conversions = [], []
-    for key, (visitors, buyers) in split.items():
-        variant = variants[key]
-        for i in range(visitors):
-            visitor = f"{experiment.key}-{key}-{i}"
-            exposures.append(
-                Exposure(
-                    tenant_id=tenant_id, experiment=experiment, phase=experiment.phase,
-                    variant=variant, visitor_id=visitor, exposed_at=seen,
-                )
-            )  # fmt: skip
-            if i < buyers:
-                conversions.append(
-                    Conversion(
-                        tenant_id=tenant_id, experiment=experiment, product_id=experiment.product_id,
-                        phase=experiment.phase, visitor_id=visitor, revenue=variant.price,
-                    )
-                )  # fmt: skip
-    Exposure.objects.bulk_create(exposures)
-    Conversion.objects.bulk_create(conversions)
+    traffic_seed(experiment, {key: (visitors, buyers, None) for key, (visitors, buyers) in split.items()})
 
 
 def running_experiment(
