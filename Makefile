@@ -57,7 +57,7 @@ serve: install
 	else \
 		$(MANAGE) run_scheduler & \
 	fi; \
-	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --ws-per-message-deflate false
 
 test: install
 	$(BIN)/pytest
@@ -94,7 +94,7 @@ web: static
 	$(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) --blocking-threads 1 config.wsgi:application
 
 realtime: static
-	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(REALTIME_PORT) --ws websockets
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(REALTIME_PORT) --ws websockets --ws-per-message-deflate false
 
 worker: install
 	$(BIN)/celery -A config worker --loglevel INFO --concurrency 2
