@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from billing import metering, quotas
 from billing.models import UsageDaily
 from config.api import ErrorSerializer, StrictSerializer, error_responses
-from experiments import exposures, ingest, selectors, services
+from experiments import ingest, services
 from experiments.models import Experiment, Variant
 from pricing.api import AmountField
 from pricing.models import Product
@@ -22,8 +22,6 @@ _CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Not allowed in t
 
 # The column is a 32-bit integer; no test needs two billion visitors per variant.
 MAX_SAMPLE_SIZE = 2**31 - 1
-# A results request flushes at most this many buffer batches itself (10,000 exposures).
-RESULTS_FLUSH_BATCHES = 2
 
 
 class InvalidTransition(exceptions.APIException):
@@ -231,13 +229,7 @@ class ExperimentViewSet(
         A phase with 100,000 visitors or more is answered from results computed in the
         background at most two minutes before (``computed_at``).
         """
-        experiment = self.get_object()
-        results = selectors.results_snapshot(experiment)
-        if results is None:
-            # Include exposures buffered a moment ago; the beat task handles any backlog.
-            exposures.flush(max_batches=RESULTS_FLUSH_BATCHES)
-            results = services.results_refresh(experiment=experiment)
-        return Response(results)
+        return Response(services.results_current(experiment=self.get_object()))
 
 
 class EventList(serializers.ListField):

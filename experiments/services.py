@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from experiments import selectors
+from experiments import exposures, selectors
 from experiments.models import Experiment, Phase, ResultsSnapshot, Variant
 from pricing import config, live
 from pricing import services as pricing_services
@@ -28,6 +28,9 @@ MAX_VARIANTS = 10
 # (bench/scale.py), so they are computed on every request; from it on, the API serves the
 # phase's snapshot while it is fresh, and the beat task keeps it fresh.
 RESULTS_LIVE_MAX_VISITORS = 100_000
+# A reader's results request flushes at most this many buffer batches itself (10,000
+# exposures), so what was quoted a moment ago shows; the beat task handles any backlog.
+RESULTS_FLUSH_BATCHES = 2
 
 
 class VariantSpec(TypedDict, total=False):
@@ -362,4 +365,17 @@ def results_refresh(*, experiment: Experiment) -> dict[str, Any]:
                 "computed_at": selectors.parse_computed_at(results),
             },
         )
+    return results
+
+
+def results_current(*, experiment: Experiment) -> dict[str, Any]:
+    """The current phase's results as a reader sees them, in the API and on the page alike.
+
+    A large phase is served from its snapshot while that is fresh; otherwise the results
+    are computed now, with the exposures buffered a moment ago included.
+    """
+    results = selectors.results_snapshot(experiment)
+    if results is None:
+        exposures.flush(max_batches=RESULTS_FLUSH_BATCHES)
+        results = results_refresh(experiment=experiment)
     return results

@@ -16,8 +16,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import DetailView, ListView, TemplateView
 
-from experiments import exposures, selectors, services
-from experiments.api import RESULTS_FLUSH_BATCHES
+from experiments import selectors, services
 from experiments.forms import (
     CompleteForm,
     ExperimentForm,
@@ -260,9 +259,7 @@ def _results_context(experiment: Experiment) -> dict[str, Any]:
     """Results, their tables and chart data for the current phase; nothing for a draft."""
     if experiment.status == Status.DRAFT:
         return {"results": None}
-    # Include exposures buffered a moment ago, as the API's results do.
-    exposures.flush(max_batches=RESULTS_FLUSH_BATCHES)
-    results = selectors.experiment_results(experiment)
+    results = services.results_current(experiment=experiment)
     series = selectors.experiment_daily_series(experiment)
     variants = results["variants"]
     visitors = sum(v["visitors"] for v in variants)

@@ -1,11 +1,14 @@
 """Large phases' results are served from a snapshot kept fresh in the background."""
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 
 from experiments import selectors, services, tasks
 from experiments.models import ResultsSnapshot
+from tenants.tests.helpers import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +58,17 @@ def test_a_large_phase_is_answered_from_its_snapshot_while_fresh(api, alice, run
         computed_at=selectors.parse_computed_at(first) - selectors.RESULTS_MAX_AGE - timedelta(seconds=1)
     )
     assert visitors(results(api, alice)) == 4  # too old: computed afresh
+
+
+def test_the_results_page_shows_the_same_snapshot_as_the_api(api, client, alice, running, small_threshold):
+    expose(api, alice, "a", "b", "c")
+    results(api, alice)
+    expose(api, alice, "d")
+    owner = log_in(client, alice.user, alice.tenant)
+    poll = owner.get(reverse("experiment_results", args=["tea-price"]), HTTP_HX_REQUEST="true")
+    # The page's 5-second poll reads the snapshot the API serves, not a fresh computation.
+    assert re.search(r'id="total-visitors">\s*3<', poll.text)
+    assert visitors(results(api, alice)) == 3
 
 
 def test_the_beat_task_refreshes_running_large_phases(api, alice, running, small_threshold):
