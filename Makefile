@@ -15,7 +15,7 @@ REALTIME_PORT ?= 8001
 BEAT_SCHEDULE ?= $(VENV)/celerybeat-schedule
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run serve test lint fmt migrate seed static web realtime worker beat lock vendor screenshots bench bench-smoke clean
+.PHONY: help install run serve test lint fmt migrate seed static web realtime worker beat lock vendor screenshots bench bench-smoke restore-drill clean
 
 help:
 	@echo "make run     install, migrate, seed the demo and serve http://$(HOST):$(PORT) (DEBUG on)"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench   the benchmarks at full size, then docs/BENCHMARKS.md (needs PostgreSQL, Redis, wrk)"
 	@echo "make bench-smoke   every benchmark at a tiny size, to check they still run (CI)"
 	@echo "make web | realtime | worker | beat   the production processes, one each"
+	@echo "make restore-drill   dump DATABASE_URL, restore it into a scratch database, compare, drop it"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (python3.12 not found)." >&2; exit 1; }
@@ -101,6 +102,12 @@ worker: install
 
 beat: install
 	$(BIN)/celery -A config beat --loglevel INFO --schedule $(BEAT_SCHEDULE)
+
+# Dump the database named by DATABASE_URL, restore it into a scratch database, check that
+# every table's rows came back and that migrations are up to date, drop the copy; exits
+# non-zero if anything differs (docs/OPERATIONS.md). Needs pg_dump/pg_restore and CREATEDB.
+restore-drill: install
+	$(BIN)/python deploy/restore_drill.py $(DRILL_ARGS)
 
 # Re-pin requirements*.txt from requirements*.in.
 lock: install

@@ -21,6 +21,9 @@ DEBUG = env.bool("DEBUG", default=False)
 # start on it (config/startup.py), and `check --deploy` reports it.
 INSECURE_DEFAULT_SECRET_KEY = "pricelab-insecure-development-key-do-not-deploy"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
+# Rotating SECRET_KEY: the previous key(s) still verify what they signed (sessions, password
+# reset links, browser tokens for the live feed) until removed; new signatures use SECRET_KEY.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -91,6 +94,11 @@ DATABASES = {
 # drop a connection PostgreSQL closed while it sat idle.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction mode a server-side cursor (QuerySet.iterator()) breaks: it
+# lives in one server session, and the pooler may send the next FETCH to another one.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
+)
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
