@@ -32,6 +32,10 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
         ),
     }
 
+    def clean_otp_token(self) -> str:
+        # Backup codes are lower-case; people copy them with spaces or type them in capitals.
+        return "".join((self.cleaned_data.get("otp_token") or "").split()).lower()
+
     def _chosen_device(self, user):
         # One field instead of django-otp's device menu: the code's shape tells which of the
         # person's own devices to check (digits: the app; letters too: a backup code). Only

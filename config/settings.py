@@ -348,6 +348,8 @@ LOGGING = {
         # Django's own default config adds a console handler under DEBUG; one is enough.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # axes logs every successful login at INFO; failures and lockouts are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }
 
