@@ -132,7 +132,9 @@ def test_admin_pages_never_show_a_devices_secret(client, staff):
 def test_staff_change_their_password_in_the_admin_under_the_validators(client, staff):
     log_in_staff(client, staff)
     url = reverse("admin:password_change")
-    weak = client.post(url, {"old_password": PASSWORD, "new_password1": "password", "new_password2": "password"})
+    weak = client.post(
+        url, {"old_password": PASSWORD, "new_password1": "password", "new_password2": "password"}
+    )
     assert weak.status_code == 200 and "This password is too common." in weak.text
     new = "a-fresh-staff-passphrase-2026"
     assert (

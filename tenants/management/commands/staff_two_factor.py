@@ -33,7 +33,7 @@ class Command(BaseCommand):
         try:
             device, codes = services.staff_two_factor_enrol(user=user, replace=replace)
         except PermissionDenied:
-            raise CommandError(f"{user.email} is not staff; two-factor here is for the staff admin.") from None
+            raise CommandError(f"{user.email} is not staff; two-factor is for the staff admin.") from None
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from None
         self.stdout.write(f"two-factor for {user.email}: add this to an authenticator app, once")
