@@ -139,3 +139,16 @@ def test_no_email_or_address_is_written_to_the_log(client, settings, caplog):
     caplog.set_level("INFO")
     fail_until_locked(client, "ada@example.com", settings, REMOTE_ADDR="203.0.113.9")
     assert "ada@example.com" not in caplog.text and "203.0.113.9" not in caplog.text
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_lockout_page_is_served_under_asgi_too(async_client, settings):
+    """The realtime process (and `make run`) serve pages through ASGI, where axes' middleware
+    takes another path to the same page."""
+    answers = [
+        await async_client.post(reverse("login"), {"username": "ada@example.com", "password": WRONG})
+        for _ in range(settings.LOGIN_LOCKOUT_FAILURES)
+    ]
+    assert answers[-1].status_code == 429 and "Logging in is paused" in answers[-1].content.decode()
+    assert answers[-1]["Retry-After"] == "900"
