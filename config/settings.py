@@ -6,6 +6,7 @@ in-memory channel layer, Celery tasks run eagerly in the calling process). With
 Every variable read here is listed, with its default, in the README.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from config.env import env
@@ -29,7 +30,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, with a site that asks staff for a second factor (config/admin.py).
+    "config.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -42,6 +44,10 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_ratelimit",
     "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "channels",
     "tenants",
     "pricing",
@@ -57,12 +63,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.views.FriendlyMethodNotAllowed",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
     "billing.ratelimit.ApiRateLimitMiddleware",
+    # Last, so that it sees the answer of a login that axes refused and replaces it.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -186,6 +196,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+AUTHENTICATION_BACKENDS = [
+    # First: it refuses a locked-out username and address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -206,6 +222,37 @@ RATELIMIT_VIEW = "tenants.views.rate_limited"
 # Behind a proxy every request comes from the proxy's address: name the header the proxy
 # sets to the client's address (e.g. HTTP_X_REAL_IP), or all clients share one limit.
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+# Lockout (django-axes): after this many failed logins for one email from one address, that
+# pair is refused for the cool-off. Per pair, not per account: someone guessing from
+# elsewhere cannot lock the real person out, while the per-address rate limit above and
+# the cool-off make guessing one account slow (5 tries per 15 minutes is ~500 a day).
+LOGIN_LOCKOUT_FAILURES = env.int("LOGIN_LOCKOUT_FAILURES", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_FAILURE_LIMIT = LOGIN_LOCKOUT_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The login forms post the email as "username"; the callable folds case and spaces, so
+# "Ada@x.com " and "ada@x.com" count as one.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "tenants.lockout.username_of"
+# The same client address the rate limits use (RATELIMIT_IP_META_KEY behind a proxy).
+AXES_CLIENT_IP_CALLABLE = "tenants.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "tenants.lockout.locked_out"
+AXES_RESET_ON_SUCCESS = True
+# A fixed cool-off that the page can announce: tries during the lockout do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Never write the typed email or the address into axes' log lines.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address"]
+
+# Two-factor for staff (django-otp). The issuer names Pricelab in authenticator apps.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Pricelab")
+# Admin pages never show a device's secret or QR code, nor backup codes: one staff member
+# must not be able to read another's second factor.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Staff may set up their own authenticator after re-entering their password; off, only an
+# operator can (manage.py staff_two_factor).
+STAFF_TWO_FACTOR_SELF_ENROL = env.bool("STAFF_TWO_FACTOR_SELF_ENROL", default=True)
+
 # API calls without a valid key or session, per IP address a minute (the Free plan's rate).
 API_ANONYMOUS_RATE_PER_MINUTE = env.int("API_ANONYMOUS_RATE_PER_MINUTE", default=60)
 if not REDIS_URL:
@@ -309,6 +356,8 @@ LOGGING = {
         # Django's own default config adds a console handler under DEBUG; one is enough.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # axes logs every successful login at INFO; failures and lockouts are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }
 

@@ -86,7 +86,7 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
         if live.withdrawal_applies(message, api_key_id=self.api_key_id, user_id=self.user_id):
             code = (
                 realtime.CLOSE_UNAUTHENTICATED
-                if message["reason"] == "api_key_revoked"
+                if message["reason"] in ("api_key_revoked", "password_changed")  # signed out
                 else realtime.CLOSE_FORBIDDEN
             )
             await self.close(code=code, reason=message["reason"])

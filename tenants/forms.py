@@ -1,8 +1,10 @@
 from django import forms
-from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
+from django.http import HttpRequest
 
 from config.once import SubmitOnceForm
+from tenants import services
 from tenants.models import Role, Scope, User
 
 
@@ -12,6 +14,62 @@ class LoginForm(AuthenticationForm):
     )
     password = forms.CharField(
         label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+
+class PasswordSetByService:
+    """For Django's password forms: the new password is set by tenants.services, which also
+    closes the person's live feeds and lifts lockouts (validation stays the form's, with
+    each validator's message beside the field)."""
+
+    def set_password_and_save(
+        self,
+        user: User,
+        password_field_name: str = "password1",  # noqa: S107  (a field's name, not a password)
+        commit: bool = True,
+    ):
+        if not commit:
+            return super().set_password_and_save(user, password_field_name, commit=False)
+        return services.user_password_set(user=user, password=self.cleaned_data[password_field_name])
+
+
+class NewPasswordForm(PasswordSetByService, SetPasswordForm):
+    """Choosing a new password from an emailed reset link."""
+
+
+class ChangePasswordForm(PasswordSetByService, PasswordChangeForm):
+    """Changing one's password on the account page, with the current one."""
+
+
+class PasswordConfirmForm(forms.Form):
+    """Re-entering one's password before something sensitive (setting up two-factor).
+    It goes through authenticate(), so wrong guesses count toward the login lockout."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+
+    def __init__(self, *args, request: HttpRequest, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        user = self.request.user
+        if authenticate(self.request, username=user.email, password=password) != user:
+            raise forms.ValidationError("That is not your password.")
+        return password
+
+
+class TokenForm(forms.Form):
+    token = forms.CharField(
+        label="Code from the app",
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
     )
 
 

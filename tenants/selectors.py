@@ -2,6 +2,9 @@
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.db.models.functions import Lower
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tenants import apikeys
 from tenants.models import ApiKey, Invitation, Membership, Role, Tenant, User
@@ -67,3 +70,31 @@ def invitation_by_token(*, token: str) -> Invitation | None:
         .filter(token_hash=apikeys.hash_key(token))
         .first()
     )
+
+
+def two_factor_device_for(*, user: User, token: str, for_verify: bool = False) -> Device | None:
+    """The one device of a staff member's that a code should be checked against: the
+    authenticator app for digits, the backup codes otherwise. ``for_verify`` locks the row,
+    so that two logins at once cannot both spend one code or dodge the throttle."""
+    model = TOTPDevice if token.strip().isdigit() else StaticDevice
+    devices = model.objects.filter(user=user, confirmed=True).order_by("pk")
+    if for_verify:
+        devices = devices.select_for_update()
+    return devices.first()
+
+
+def two_factor_status(*, user: User) -> dict[str, object]:
+    """Whether a staff member has an authenticator, since when, and how many backup codes are left."""
+    app = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    return {
+        "enrolled": app is not None,
+        "since": app.created_at if app else None,
+        "backup_codes_left": StaticToken.objects.filter(device__user=user, device__confirmed=True).count(),
+    }
+
+
+def two_factor_pending(*, user: User, device_id: object) -> TOTPDevice | None:
+    """The authenticator a staff member is setting up, while it is not yet confirmed."""
+    if not isinstance(device_id, int):
+        return None
+    return TOTPDevice.objects.filter(user=user, pk=device_id, confirmed=False).first()

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
@@ -18,10 +19,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from pricing import live
 from tenants import apikeys
 from tenants.models import ApiKey, Invitation, Membership, Role, Scope, Tenant, User
+from tenants.selectors import memberships_of
 
 logger = logging.getLogger(__name__)
 
@@ -449,3 +453,107 @@ def membership_leave(*, membership: Membership) -> None:
     )
     _owner_keeps(membership=membership, by_themselves=True)
     _membership_delete(membership)
+
+
+# --- Passwords and staff two-factor ------------------------------------------------------
+
+
+@transaction.atomic
+def user_password_set(*, user: User, password: str) -> User:
+    """Give a person a new password (changed, reset, or set by staff).
+
+    Every other session of theirs ends on its next request (Django checks the session's
+    password hash); their open live price feeds are closed after commit, since those
+    authenticated once and would otherwise outlive the old password; and failed-login
+    lockouts on their email are lifted, so that a reset is the way out of one.
+    """
+    validate_password(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    for tenant_id in memberships_of(user=user).values_list("tenant_id", flat=True):
+        transaction.on_commit(
+            functools.partial(live.access_withdrawn, tenant_id, user_id=user.pk, reason="password_changed")
+        )
+    axes_reset(username=user.email)
+    return user
+
+
+# Ten backup codes: enough to get through a lost phone and a new one, few enough to print.
+BACKUP_CODES = 10
+AUTHENTICATOR_NAME = "Authenticator app"
+BACKUP_CODES_NAME = "Backup codes"
+
+
+def _staff_only(user: User) -> None:
+    if not user.is_staff:
+        raise PermissionDenied("Two-factor here is for staff accounts.")
+
+
+def _backup_codes_new(user: User) -> list[str]:
+    """Replace a staff member's backup codes; the old ones stop working. Returns the new ones."""
+    device, _ = StaticDevice.objects.get_or_create(
+        user=user, name=BACKUP_CODES_NAME, defaults={"confirmed": True}
+    )
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODES)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    return codes
+
+
+@transaction.atomic
+def staff_totp_start(*, user: User) -> TOTPDevice:
+    """Begin a staff member's own two-factor setup: a new secret, not yet trusted until a
+    first code from it confirms it. Refused if they already have a working one."""
+    _staff_only(user)
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        raise ValidationError(
+            "Two-factor is already set up for this account. To replace a lost authenticator, "
+            "ask an operator (manage.py staff_two_factor --replace).",
+            code="already_enrolled",
+        )
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()  # an abandoned earlier try
+    return TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=False)
+
+
+@transaction.atomic
+def staff_totp_confirm(*, user: User, device_id: int, token: str) -> tuple[TOTPDevice, list[str]]:
+    """Trust the authenticator being set up once it gives a right code. Returns it and a
+    fresh set of backup codes, which are shown once."""
+    device = TOTPDevice.objects.select_for_update().filter(user=user, pk=device_id, confirmed=False).first()
+    if device is None:
+        raise ValidationError("This setup is no longer open. Start again.", code="expired")
+    if not device.verify_token(token.strip()):
+        raise ValidationError(
+            "That code is not right. Check the time on your phone and enter the current code.",
+            code="invalid_token",
+        )
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    return device, _backup_codes_new(user)
+
+
+@transaction.atomic
+def staff_backup_codes_renew(*, user: User) -> list[str]:
+    """New backup codes for a staff member with two-factor; the old ones stop working."""
+    _staff_only(user)
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        raise ValidationError("Set up an authenticator first.", code="not_enrolled")
+    return _backup_codes_new(user)
+
+
+@transaction.atomic
+def staff_two_factor_enrol(*, user: User, replace: bool = False) -> tuple[TOTPDevice, list[str]]:
+    """The operator's way in for a staff member (manage.py staff_two_factor): a trusted
+    authenticator and backup codes at once. ``replace`` removes the devices they had, and
+    with them every admin session those devices verified."""
+    _staff_only(user)
+    existing = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    if existing and not replace:
+        raise ValidationError(
+            f"{user.email} already has two-factor set up; pass --replace to replace it.",
+            code="already_enrolled",
+        )
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    device = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=True)
+    return device, _backup_codes_new(user)

@@ -24,6 +24,8 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(template_name="tenants/password_reset_complete.html"),
         name="password_reset_complete",
     ),
+    path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("account/two-factor/", views.TwoFactorView.as_view(), name="two_factor"),
     path("workspaces/new/", views.TenantCreateView.as_view(), name="tenant_new"),
     path("workspaces/switch/", views.TenantSwitchView.as_view(), name="tenant_switch"),
     path("keys/", views.ApiKeyListView.as_view(), name="api_keys"),

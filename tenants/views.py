@@ -1,5 +1,8 @@
+import time
+from base64 import b32encode
 from typing import Any
 
+import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -8,11 +11,14 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
+from django.utils.safestring import mark_safe
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_ratelimit.decorators import ratelimit
 
 from tenants import services
@@ -26,16 +32,27 @@ from tenants.access import (
 from tenants.forms import (
     ROLE_HELP,
     ApiKeyForm,
+    ChangePasswordForm,
     InvitationSignupForm,
     InviteForm,
     LoginForm,
+    NewPasswordForm,
+    PasswordConfirmForm,
     RoleForm,
     SignupForm,
     TenantForm,
+    TokenForm,
 )
 from tenants.mixins import TenantScopedViewMixin
 from tenants.models import ApiKey, Invitation, Membership, Role, Scope, User
-from tenants.selectors import invitation_by_token, invitations_open, memberships_of, team_members
+from tenants.selectors import (
+    invitation_by_token,
+    invitations_open,
+    memberships_of,
+    team_members,
+    two_factor_pending,
+    two_factor_status,
+)
 
 auth_rate_limited = ratelimit(
     key="ip", rate=lambda group, request: settings.AUTH_RATE_LIMIT, method="POST", block=True
@@ -75,7 +92,25 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """Choose a new password from the emailed link; other sessions of the account end with it."""
 
     template_name = "tenants/password_reset_confirm.html"
+    form_class = NewPasswordForm
     post_reset_login = False
+
+
+@_auth_rate_limit  # the current password is checked here too
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Change one's password. This session stays logged in; every other one ends."""
+
+    form_class = ChangePasswordForm
+    template_name = "tenants/password_change.html"
+    success_url = reverse_lazy("password_change")
+
+    def form_valid(self, form: ChangePasswordForm) -> HttpResponse:
+        response = super().form_valid(form)  # saves, and keeps this session (update_session_auth_hash)
+        messages.success(
+            self.request,
+            "Your password is changed. Everywhere else you were logged in, you are now logged out.",
+        )
+        return response
 
 
 @_auth_rate_limit
@@ -474,3 +509,108 @@ class InvitationView(TemplateView):
         role = membership.get_role_display().lower()
         messages.success(request, f"Welcome to {self.invitation.tenant.name}. You joined as {role}.")
         return redirect("dashboard")
+
+
+# --- Staff two-factor ---------------------------------------------------------------------
+
+# How long the secret shown after the password step can be confirmed: time enough to
+# install an authenticator app, short enough that a walked-away screen does not stay open.
+TWO_FACTOR_SETUP_SECONDS = 600
+_TWO_FACTOR_SETUP_KEY = "two_factor_setup"
+# Module size of the enrolment QR code, in CSS pixels: about 180 px wide, easy to scan.
+_QR_SCALE = 4
+
+
+@method_decorator(never_cache, name="dispatch")
+@_auth_rate_limit
+class TwoFactorView(LoginRequiredMixin, TemplateView):
+    """A staff member's second factor for the admin: set up an authenticator app (password,
+    then scan, then a first code) and get backup codes. Customers have no page here."""
+
+    template_name = "tenants/two_factor.html"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated and not request.user.is_staff:
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs.setdefault("form", PasswordConfirmForm(request=self.request))
+        return super().get_context_data(
+            status=two_factor_status(user=self.request.user),
+            self_enrol=settings.STAFF_TWO_FACTOR_SELF_ENROL,
+            verified=self.request.user.is_verified(),
+            **kwargs,
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        """One of the steps, named by the form that was sent."""
+        step = {"password": self.password_step, "confirm": self.confirm_step, "backup_codes": self.codes_step}
+        handler = step.get(request.POST.get("step", ""))
+        if handler is None:
+            return self.render_to_response(self.get_context_data(), status=400)
+        return handler(request)
+
+    def password_step(self, request: HttpRequest) -> HttpResponse:
+        if not settings.STAFF_TWO_FACTOR_SELF_ENROL:
+            raise PermissionDenied("An operator sets up two-factor here (manage.py staff_two_factor).")
+        form = PasswordConfirmForm(request.POST, request=request)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        try:
+            device = services.staff_totp_start(user=request.user)
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+            return redirect("two_factor")
+        request.session[_TWO_FACTOR_SETUP_KEY] = {"device": device.pk, "started": time.time()}
+        return self.setup_page(device, TokenForm())
+
+    def confirm_step(self, request: HttpRequest) -> HttpResponse:
+        setup = request.session.get(_TWO_FACTOR_SETUP_KEY) or {}
+        fresh = time.time() - setup.get("started", 0) <= TWO_FACTOR_SETUP_SECONDS
+        device = two_factor_pending(user=request.user, device_id=setup.get("device")) if fresh else None
+        if device is None:
+            messages.error(request, "That setup took too long or was started again elsewhere. Start again.")
+            return redirect("two_factor")
+        form = TokenForm(request.POST)
+        if form.is_valid():
+            try:
+                device, codes = services.staff_totp_confirm(
+                    user=request.user, device_id=device.pk, token=form.cleaned_data["token"]
+                )
+            except ValidationError as error:
+                form.add_error("token", error)
+            else:
+                request.session.pop(_TWO_FACTOR_SETUP_KEY, None)
+                otp_login(request, device)  # this session has just shown both factors
+                return self.codes_page(codes)
+        return self.setup_page(device, form, status=400)
+
+    def codes_step(self, request: HttpRequest) -> HttpResponse:
+        # Only a session that passed the second factor: a stolen password alone must not be
+        # able to mint codes that stand in for it.
+        if not request.user.is_verified():
+            raise PermissionDenied(
+                "Log in to the staff admin with your code first, then make new backup codes."
+            )
+        try:
+            codes = services.staff_backup_codes_renew(user=request.user)
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+            return redirect("two_factor")
+        return self.codes_page(codes)
+
+    def setup_page(self, device: TOTPDevice, form: TokenForm, status: int = 200) -> HttpResponse:
+        """The secret, as a QR code and as text, and the box for the first code."""
+        qr = segno.make(device.config_url, error="m")
+        context = self.get_context_data(
+            setup=True,
+            qr=mark_safe(qr.svg_inline(scale=_QR_SCALE, dark="#000", light="#fff", title="QR code")),  # noqa: S308  (segno's own SVG)
+            secret=b32encode(device.bin_key).decode(),
+            token_form=form,
+            setup_minutes=TWO_FACTOR_SETUP_SECONDS // 60,
+        )
+        return self.render_to_response(context, status=status)
+
+    def codes_page(self, codes: list[str]) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(codes=codes))

@@ -29,6 +29,7 @@ from billing.models import (
 )
 from tenants.models import Tenant
 from tenants.tests.factories import TenantFactory, UserFactory
+from tenants.tests.helpers import log_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -123,13 +124,13 @@ def staff_in(*groups: str):
 
 @pytest.fixture
 def finance_client(client):
-    client.force_login(staff_in(FINANCE))
+    log_in_staff(client, staff_in(FINANCE))
     return client
 
 
 @pytest.fixture
 def superuser_client(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    log_in_staff(client, UserFactory(is_staff=True, is_superuser=True))
     return client
 
 
@@ -535,7 +536,7 @@ def test_the_summary_is_linked_from_billing_and_the_subscriptions_for_those_who_
     listed = finance_client.get(reverse("admin:billing_subscription_changelist"))
     assert f'href="{summary}"' in listed.content.decode()
 
-    client.force_login(staff_in(STAFF))
+    log_in_staff(client, staff_in(STAFF))
     assert f'href="{summary}"' not in client.get(reverse("admin:app_list", args=["billing"])).content.decode()
     assert (
         f'href="{summary}"'
@@ -544,10 +545,10 @@ def test_the_summary_is_linked_from_billing_and_the_subscriptions_for_those_who_
 
 
 def test_staff_outside_finance_cannot_open_the_summary_or_the_export(client, shops):
-    client.force_login(UserFactory(is_staff=True))
+    log_in_staff(client, UserFactory(is_staff=True))
     assert client.get(reverse("admin:billing_summary")).status_code == 403
     assert client.get(reverse("admin:billing_usagemonthly_export")).status_code == 403
-    client.force_login(staff_in(STAFF))  # sees subscriptions, but not usage: no summary
+    log_in_staff(client, staff_in(STAFF))  # sees subscriptions, but not usage: no summary
     assert client.get(reverse("admin:billing_subscription_changelist")).status_code == 200
     assert client.get(reverse("admin:billing_summary")).status_code == 403
     client.force_login(UserFactory())  # a customer

@@ -6,6 +6,7 @@ from billing.selectors import limits_effective
 from billing.services import account_ensure
 from tenants import services as tenant_services
 from tenants.tests.factories import UserFactory
+from tenants.tests.helpers import log_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +38,7 @@ def test_a_new_tenant_starts_on_free_with_free_limits():
 
 def test_staff_overrides_take_precedence_and_need_a_reason(client, alice):
     staff = UserFactory(is_staff=True, is_superuser=True)
-    client.force_login(staff)
+    log_in_staff(client, staff)
     account = account_ensure(tenant=alice.tenant)
     url = reverse("admin:billing_billingaccount_change", args=[account.pk])
     form = {"plan": Plan.objects.get(code="starter").pk, "monthly_units_override": 50_000,
@@ -61,7 +62,7 @@ def test_paid_plans_map_to_stripe_prices_from_settings(settings):
 
 
 def test_staff_edit_plans_in_admin(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    log_in_staff(client, UserFactory(is_staff=True, is_superuser=True))
     assert client.get(reverse("admin:billing_plan_changelist")).status_code == 200
     assert client.get(reverse("admin:billing_billingaccount_changelist")).status_code == 200
 

@@ -10,7 +10,6 @@ from django.urls import reverse
 
 from billing.models import BillingAccount, Plan
 from billing.services import account_plan_set
-from tenants.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -114,7 +113,7 @@ def test_calls_without_a_valid_key_are_limited_by_ip_address(api, alice):
 
 
 def test_the_web_ui_calling_the_api_is_limited_per_person_at_the_plan_rate(client, alice):
-    client.login(email=alice.membership.user.email, password=PASSWORD)
+    client.force_login(alice.membership.user)
     client.get(reverse("dashboard"))
     response = client.get("/api/v1/tenant/")
     assert response.status_code == 200

@@ -3,6 +3,7 @@ from django.urls import reverse
 
 from tenants.models import Membership, Role, Tenant, User
 from tenants.tests.factories import PASSWORD, MembershipFactory, TenantFactory, UserFactory
+from tenants.tests.helpers import log_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -127,6 +128,7 @@ def test_suspended_tenant_members_are_refused_in_the_ui(client):
 
 def test_login_is_rate_limited_per_ip(client, settings):
     settings.AUTH_RATE_LIMIT = "5/m"
+    settings.AXES_FAILURE_LIMIT = 100  # the per-account lockout has tests of its own
     user = MembershipFactory().user
     codes = [
         client.post(reverse("login"), {"username": user.email, "password": "wrong"}).status_code
@@ -157,7 +159,7 @@ def test_staff_suspend_a_tenant_from_admin_and_its_key_stops(client, api, django
     tenant = TenantFactory(name="Rogue Shop")
     _, secret = api_key_for(tenant)
     assert api.get("/api/v1/tenant/", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
-    client.force_login(staff)
+    log_in_staff(client, staff)
     listing = client.get("/admin/tenants/tenant/?status__exact=active&q=Rogue")
     assert listing.status_code == 200 and "Rogue Shop" in listing.text
     with django_capture_on_commit_callbacks(execute=True):
@@ -177,7 +179,7 @@ def test_staff_see_keys_by_prefix_and_revoke_them(client, django_capture_on_comm
     staff = UserFactory(is_staff=True, is_superuser=True)
     tenant = MembershipFactory().tenant
     key, secret = api_key_for(tenant, name="Leaked key")
-    client.force_login(staff)
+    log_in_staff(client, staff)
     listing = client.get("/admin/tenants/apikey/")
     assert key.prefix in listing.text and secret not in listing.text
     detail = client.get(f"/admin/tenants/apikey/{key.pk}/change/")
@@ -231,7 +233,7 @@ def test_staff_admin_pages_of_every_model_render(client):
     experiment_services.experiment_create(
         tenant=tenant, product=product, key="e", name="E", variants=VARIANTS
     )
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    log_in_staff(client, UserFactory(is_staff=True, is_superuser=True))
     for model in [
         "tenants/tenant",
         "tenants/membership",

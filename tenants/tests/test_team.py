@@ -13,6 +13,7 @@ from tenants import services
 from tenants.models import Invitation, Membership, Role
 from tenants.selectors import invitation_by_token, team_members
 from tenants.tests.factories import MembershipFactory, UserFactory
+from tenants.tests.helpers import log_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -304,7 +305,7 @@ def test_the_team_lists_owners_first(team, alice):
 def test_staff_see_invitations_in_admin_and_can_cancel_one(client, alice):
     invitation, token = invite(alice.tenant, alice.user)
     staff = UserFactory(is_staff=True, is_superuser=True)
-    client.force_login(staff)
+    log_in_staff(client, staff)
     listing = client.get("/admin/tenants/invitation/")
     assert listing.status_code == 200 and "bea@example.com" in listing.text and "Pending" in listing.text
     assert token not in listing.text and invitation.token_hash not in listing.text

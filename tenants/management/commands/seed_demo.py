@@ -1,4 +1,5 @@
 import secrets
+from base64 import b32encode
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -43,7 +44,9 @@ class Command(BaseCommand):
         staff_password = secrets.token_urlsafe(PASSWORD_BYTES)
         with transaction.atomic():
             demo = self._user(DEMO_EMAIL, demo_password, name="Demo Owner", staff=False)
-            self._user(STAFF_EMAIL, staff_password, name="Pricelab Staff", staff=True)
+            staff = self._user(STAFF_EMAIL, staff_password, name="Pricelab Staff", staff=True)
+            # The admin asks staff for a second factor too: a fresh authenticator every run.
+            authenticator, backup_codes = services.staff_two_factor_enrol(user=staff, replace=True)
             tenant = Tenant.objects.filter(
                 memberships__user=demo, memberships__role=Role.OWNER, name=DEMO_TENANT
             ).first() or services.tenant_create(name=DEMO_TENANT, owner=demo)
@@ -61,6 +64,8 @@ class Command(BaseCommand):
             f"Pricelab demo is ready: tenant {tenant.name!r} ({tenant.slug}).",
             f"  Web UI    {base_url}/          log in as {DEMO_EMAIL} / {demo_password}",
             f"  Admin     {base_url}/admin/    staff {STAFF_EMAIL} / {staff_password}",
+            f"            and a code: authenticator key {b32encode(authenticator.bin_key).decode()}, "
+            f"or a backup code: {' '.join(backup_codes[:3])}",
             f"  API docs  {base_url}/api/docs/",
             f"  API key   {key.prefix}… (scopes {', '.join(key.scopes)}); try:",
             f'    curl -H "Authorization: Bearer {secret}" {base_url}/api/v1/tenant/',
