@@ -278,8 +278,19 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Origins allowed for every tenant (rarely needed: each tenant lists its own in its
+# settings, see tenants/cors.py).
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
+# Browsers may only quote and send events (publishable keys): GET and POST are enough.
+CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type")
+# So that a storefront's script can back off when rate limited.
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+# Chrome caps a cached preflight at two hours; an hour keeps a removed origin's reach short.
+CORS_PREFLIGHT_MAX_AGE = 3600
+# API calls across origins never carry the session cookie.
+CORS_ALLOW_CREDENTIALS = False
 
 # --- Static files ---------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ urlpatterns = [
     path("api/v1/", include("experiments.api_urls")),
     path("api/v1/", include("billing.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # The split view serves Swagger UI's start-up script from a URL, not inline: the CSP allows no inline scripts.
+    # The split view serves Swagger UI's start-up script from a URL: the CSP allows no inline scripts.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/(?P<path>.*)$", views.api_not_found),
     path("admin/", admin.site.urls),
