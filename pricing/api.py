@@ -315,7 +315,10 @@ def _quote_direct(request: HttpRequest) -> HttpResponse | None:
         return None
     origin = request.headers.get("Origin")
     if origin is not None and apikeys.browser_refusal(record, origin, own_origin(request)) is not None:
-        return None  # DRF's authentication refuses it with the code and message
+        # This process's copy may predate a change to the allowed origins: DRF authenticates
+        # from the cache afresh, and refuses with the code and message if it still must.
+        apikeys.local_forget(request)
+        return None
     if request.content_params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         return None  # DRF decodes other charsets itself
     if request.META.get("HTTP_ACCEPT", "") not in _PLAIN_ACCEPT:
