@@ -31,7 +31,7 @@ def publishable(alice, django_capture_on_commit_callbacks):
     """Alice's publishable key, with her shop's origin allowed."""
     with django_capture_on_commit_callbacks(execute=True):
         services.tenant_origins_set(tenant=alice.tenant, origins=[SHOP])
-        key, secret = services.api_key_create(
+        _key, secret = services.api_key_create(
             tenant=alice.tenant, name="Storefront", kind=KeyKind.PUBLISHABLE
         )
     return secret
