@@ -18,9 +18,12 @@ its ``check_request_enabled`` signal, which origins it admits beyond the deploym
 Sessions (cookies) never cross origins: CORS_ALLOW_CREDENTIALS stays off.
 """
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connections
 from django.http import HttpRequest
 
 from tenants import origins
@@ -35,15 +38,35 @@ ALL_ORIGINS_TTL_SECONDS = 300
 _ALL_ORIGINS_KEY = "cors:origins:v1"
 
 
+def _origins_read() -> frozenset[str]:
+    rows = Tenant.objects.exclude(allowed_origins=[]).values_list("allowed_origins", flat=True)
+    return frozenset(origin for listed in rows for origin in listed)
+
+
+def _origins_read_off_the_loop() -> frozenset[str]:
+    """``_origins_read`` from a thread of its own: under ASGI, django-cors-headers calls the
+    signal on the event loop, where the ORM refuses to run. Only a cache miss gets here."""
+
+    def read() -> frozenset[str]:
+        try:
+            return _origins_read()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(read).result()
+
+
 def origins_all() -> frozenset[str]:
     """Every origin any tenant lists (cached; one read of the tenants with a list on a miss)."""
     found = cache.get(_ALL_ORIGINS_KEY)
     if found is None:
-        found = frozenset(
-            origin
-            for listed in Tenant.objects.exclude(allowed_origins=[]).values_list("allowed_origins", flat=True)
-            for origin in listed
-        )
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            found = _origins_read()
+        else:
+            found = _origins_read_off_the_loop()
         cache.set(_ALL_ORIGINS_KEY, found, ALL_ORIGINS_TTL_SECONDS)
     return found
 
