@@ -9,6 +9,8 @@ Every variable read here is listed, with its default, in the README.
 from datetime import timedelta
 from pathlib import Path
 
+from django.utils.csp import CSP
+
 from config.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -213,6 +216,11 @@ AUTH_PASSWORD_VALIDATORS = [
 # plain-HTTP trial deployment.
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Scripts never read the session cookie. Lax, not Strict: a link from an email or from
+# Stripe's checkout back to Pricelab must arrive logged in; cross-site POSTs carry no cookie.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -260,6 +268,38 @@ if not REDIS_URL:
     # only place it is used.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
+# --- Security headers -------------------------------------------------------------------
+
+# HSTS: browsers use HTTPS only, for a year, on this host and its subdomains. Django sends
+# it on HTTPS responses only. Off under DEBUG so that a laptop's localhost is not pinned.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading is hard to undo (months): only on purpose.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Stricter than strict-origin-when-cross-origin: other sites learn nothing, not even our
+# origin (page paths carry object ids).
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content Security Policy (Django's own middleware, with the page's WebSocket origin added
+# to connect-src by config.csp). No inline scripts or style attributes anywhere: pages
+# describe behaviour with data- attributes and static/js does the rest.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    # Swagger UI and Chart.js draw some icons from data: URIs.
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    # Checkout and the billing portal are a form post answered by a redirect to Stripe, and
+    # browsers hold redirects after a form post to form-action.
+    "form-action": [CSP.SELF, "https://checkout.stripe.com", "https://billing.stripe.com"],
+    "frame-ancestors": [CSP.NONE],
+}
+
 # --- API ----------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -293,8 +333,19 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Origins allowed for every tenant (rarely needed: each tenant lists its own in its
+# settings, see tenants/cors.py).
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
+# Browsers may only quote and send events (publishable keys): GET and POST are enough.
+CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type")
+# So that a storefront's script can back off when rate limited.
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+# Chrome caps a cached preflight at two hours; an hour keeps a removed origin's reach short.
+CORS_PREFLIGHT_MAX_AGE = 3600
+# API calls across origins never carry the session cookie.
+CORS_ALLOW_CREDENTIALS = False
 
 # --- Static files ---------------------------------------------------------------------
 

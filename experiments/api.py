@@ -274,7 +274,9 @@ class QuotaExceeded(exceptions.APIException):
 
 
 class EventsView(APIView):
-    """Exposures and conversions from an integrator's servers. Needs ``write``."""
+    """Exposures and conversions. Needs ``write``, or a publishable key (from a storefront's pages)."""
+
+    publishable_methods = ("POST",)
 
     @extend_schema(request=EventsIn, responses={200: EventsOut, **_ERRORS}, operation_id="events_create")
     def post(self, request: Request) -> Response:

@@ -22,8 +22,9 @@ from pricing.converters import SkuConverter
 from pricing.models import PricePoint, Product
 from pricing.money import format_amount
 from tenants import apikeys
+from tenants.authentication import own_origin
 from tenants.mixins import TenantScopedAPIMixin
-from tenants.models import Scope
+from tenants.models import KeyKind, Scope
 
 SKU_PATTERN = rf"^{SkuConverter.regex}$"
 _ERRORS = error_responses(not_found="No such product in this tenant.")
@@ -308,7 +309,15 @@ def _quote_direct(request: HttpRequest) -> HttpResponse | None:
     if request.method != "POST" or held is None or ratelimit.deferred(request) is None:
         return None
     record = held.record
-    if Scope.READ not in record.scopes or request.content_type != "application/json":
+    if record.kind != KeyKind.PUBLISHABLE and Scope.READ not in record.scopes:
+        return None
+    if request.content_type != "application/json":
+        return None
+    origin = request.headers.get("Origin")
+    if origin is not None and apikeys.browser_refusal(record, origin, own_origin(request)) is not None:
+        # This process's copy may predate a change to the allowed origins: DRF authenticates
+        # from the cache afresh, and refuses with the code and message if it still must.
+        apikeys.local_forget(request)
         return None
     if request.content_params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         return None  # DRF decodes other charsets itself
@@ -377,9 +386,10 @@ QUOTE_ALLOW = "GET, POST, HEAD, OPTIONS"
 
 
 class QuoteView(APIView):
-    """The price each product has for one visitor. Needs only the ``read`` scope."""
+    """The price each product has for one visitor. Needs the ``read`` scope, or a publishable key."""
 
     required_scopes = {"GET": Scope.READ, "POST": Scope.READ}
+    publishable_methods = ("GET", "POST")
 
     @classmethod
     def as_view(cls, **initkwargs):

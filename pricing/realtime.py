@@ -46,6 +46,12 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
+def _own_origin(scope: dict[str, Any]) -> str | None:
+    """This site's origin as the request reached it."""
+    host = _header(scope, b"host")
+    return f"{scope.get('scheme', 'http')}://{host}" if host is not None else None
+
+
 def query(scope: dict[str, Any]) -> dict[str, str]:
     raw = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return {key: values[-1] for key, values in raw.items()}
@@ -63,6 +69,15 @@ def authenticate(scope: dict[str, Any]) -> Listener:
             return Listener(close_code=CLOSE_UNAUTHENTICATED, reason="invalid_api_key")
         if record.revoked:
             return Listener(close_code=CLOSE_UNAUTHENTICATED, reason="api_key_revoked")
+        # The SSE feed, fetched with a key from a web page. (Browsers cannot set headers on a
+        # WebSocket, and Channels' origin validator wants an Origin from every client there.)
+        refusal = (
+            apikeys.browser_refusal(record, _header(scope, b"origin"), _own_origin(scope))
+            if scope.get("type") == "http"
+            else None
+        )
+        if refusal is not None:
+            return Listener(close_code=CLOSE_FORBIDDEN, reason=refusal[0])
         if Scope.READ not in record.scopes:
             return Listener(close_code=CLOSE_FORBIDDEN, reason="missing_scope")
         tenant = Tenant.objects.filter(pk=record.tenant_id).first()

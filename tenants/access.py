@@ -20,6 +20,8 @@ class Access:
     user: User | None = None
     role: str | None = None
     api_key_id: int | None = None
+    # "secret" or "publishable" for an API key (tenants.models.KeyKind); None for a session.
+    key_kind: str | None = None
     # An API key's record carries its tenant's limits; sessions read them from the cache.
     key_limits: Any = field(default=None, repr=False, compare=False)
 

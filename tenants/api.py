@@ -7,10 +7,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer, error_responses
+from config.api import ErrorSerializer, StrictSerializer, error_responses
 from tenants import services
 from tenants.mixins import TenantScopedAPIMixin
-from tenants.models import ApiKey, Scope, Tenant
+from tenants.models import ApiKey, KeyKind, Scope, Tenant
+from tenants.origins import MAX_ALLOWED_ORIGINS, MAX_ORIGIN_LENGTH
 
 _ERRORS = error_responses(invalid=False)
 
@@ -18,10 +19,15 @@ _ERRORS = error_responses(invalid=False)
 class TenantOut(serializers.ModelSerializer):
     scopes = serializers.SerializerMethodField(help_text="What the caller may do here.")
     via = serializers.SerializerMethodField(help_text="How the caller authenticated.")
+    allowed_origins = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Web origins whose pages may use the publishable keys.",
+    )
 
     class Meta:
         model = Tenant
-        fields = ["id", "name", "slug", "status", "created_at", "scopes", "via"]
+        fields = ["id", "name", "slug", "status", "created_at", "allowed_origins", "scopes", "via"]
 
     def get_scopes(self, tenant: Tenant) -> list[str]:
         return sorted(self.context["access"].scopes)
@@ -30,7 +36,18 @@ class TenantOut(serializers.ModelSerializer):
         return self.context["access"].via
 
 
+class TenantIn(StrictSerializer):
+    allowed_origins = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_ORIGIN_LENGTH, trim_whitespace=True),
+        max_length=MAX_ALLOWED_ORIGINS,
+        help_text="The whole list, replacing the old one: https://host[:port] each (http only for "
+        "localhost), no paths, no wildcards. Pages on these origins may use the publishable keys.",
+    )
+
+
 class TenantView(APIView):
+    required_scopes = {"GET": Scope.READ, "PATCH": Scope.ADMIN}
+
     @extend_schema(responses={200: TenantOut, **_ERRORS}, operation_id="tenant_retrieve")
     def get(self, request: Request) -> Response:
         """The caller's tenant, and the scopes the caller holds in it."""
@@ -39,11 +56,27 @@ class TenantView(APIView):
         tenant = get_object_or_404(Tenant, pk=access.tenant.pk)
         return Response(TenantOut(tenant, context={"access": access}).data)
 
+    @extend_schema(
+        request=TenantIn,
+        responses={200: TenantOut, **error_responses()},
+        operation_id="tenant_partial_update",
+    )
+    def patch(self, request: Request) -> Response:
+        """Set the allowed browser origins (for publishable keys). Needs ``admin``."""
+        data = TenantIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        tenant = get_object_or_404(Tenant, pk=request.access.tenant.pk)
+        try:
+            services.tenant_origins_set(tenant=tenant, origins=data.validated_data["allowed_origins"])
+        except DjangoValidationError as exc:
+            raise ValidationError({"allowed_origins": exc.messages}) from None
+        return Response(TenantOut(tenant, context={"access": request.access}).data)
+
 
 class ApiKeyOut(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+        fields = ["id", "name", "kind", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
 
 
 class ApiKeyCreatedOut(ApiKeyOut):
@@ -55,13 +88,26 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 class ApiKeyIn(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+    kind = serializers.ChoiceField(
+        choices=KeyKind.choices,
+        default=KeyKind.SECRET,
+        help_text="secret (pl_..., for servers, with scopes) or publishable (pk_..., for web pages: "
+        "quote and events only, from the allowed origins).",
+    )
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.choices),
         min_length=1,
         required=False,
-        help_text="Defaults to read and write (those of them the caller holds). "
+        help_text="Secret keys only. Defaults to read and write (those of them the caller holds). "
         "A caller can grant only scopes it holds.",
     )
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["kind"] == KeyKind.PUBLISHABLE and "scopes" in attrs:
+            raise serializers.ValidationError(
+                {"scopes": ["Publishable keys take no scopes: they can only quote and send events."]}
+            )
+        return attrs
 
 
 @extend_schema_view(
@@ -93,7 +139,8 @@ class ApiKeyViewSet(
         """Issue a key. The response carries the secret once; only a hash is kept."""
         data = ApiKeyIn(data=request.data)
         data.is_valid(raise_exception=True)
-        default = {Scope.READ, Scope.WRITE} & self.access.scopes
+        kind = data.validated_data["kind"]
+        default = {Scope.READ, Scope.WRITE} & self.access.scopes if kind == KeyKind.SECRET else set()
         scopes = set(data.validated_data.get("scopes", default))
         beyond = scopes - self.access.scopes
         if beyond:
@@ -105,6 +152,7 @@ class ApiKeyViewSet(
                 tenant=self.access.tenant,
                 name=data.validated_data["name"],
                 scopes=scopes,
+                kind=kind,
                 created_by=self.access.user,
             )
         except DjangoValidationError as exc:

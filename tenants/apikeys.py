@@ -1,7 +1,8 @@
 """API key format, hashing and the cached lookup that authenticates a request.
 
-A key looks like ``pl_3f9Ka2Qx_<40 random characters>``. ``pl_3f9Ka2Qx`` is its visible
-prefix: unique, stored, shown in lists. The whole key is stored only as a SHA-256 hash.
+A secret key looks like ``pl_3f9Ka2Qx_<40 random characters>``, a publishable one
+``pk_3f9Ka2Qx_<40 random characters>``. ``pl_3f9Ka2Qx`` is its visible prefix: unique,
+stored, shown in lists. The whole key is stored only as a SHA-256 hash.
 A fast hash is enough here (unlike for passwords): the secret part carries about 238
 bits of randomness, so there is nothing to guess from the hash.
 
@@ -25,13 +26,16 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import timezone
 
-from tenants.models import ApiKey, Tenant
+from tenants import origins
+from tenants.models import ApiKey, KeyKind, Tenant
 
-KEY_NAMESPACE = "pl_"
+# The first letters say what a key is, so a secret key pasted into a web page is easy to
+# spot in review (and by secret scanners).
+NAMESPACES = {KeyKind.SECRET: "pl_", KeyKind.PUBLISHABLE: "pk_"}
 _ALPHABET = string.ascii_letters + string.digits
 _PREFIX_CHARS = 8  # 62^8 ≈ 2·10^14 prefixes: collisions are retried, and practically never happen
 _SECRET_CHARS = 40  # 62^40 ≈ 2^238
-_KEY_RE = re.compile(rf"^({KEY_NAMESPACE}[A-Za-z0-9]{{{_PREFIX_CHARS}}})_[A-Za-z0-9]{{{_SECRET_CHARS}}}$")
+_KEY_RE = re.compile(rf"^((?:pl|pk)_[A-Za-z0-9]{{{_PREFIX_CHARS}}})_[A-Za-z0-9]{{{_SECRET_CHARS}}}$")
 
 # How long a key's record stays cached. Changes overwrite it at once; the TTL only bounds
 # how long a record survives if that write is ever lost (e.g. the cache was unreachable).
@@ -60,6 +64,9 @@ class KeyRecord:
     # The tenant's plan limits (billing.selectors.Limits), so that rate limits and quotas
     # need no second read. Replaced with the record whenever they change.
     limits: Any = None
+    kind: str = KeyKind.SECRET
+    # The tenant's allowed browser origins, normalised: the Origin check is a set lookup.
+    allowed_origins: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, key: ApiKey, limits: Any = None) -> "KeyRecord":
@@ -74,6 +81,8 @@ class KeyRecord:
             tenant_slug=key.tenant.slug,
             tenant_status=key.tenant.status,
             limits=limits,
+            kind=key.kind,
+            allowed_origins=frozenset(key.tenant.allowed_origins),
         )
 
     def tenant(self) -> Tenant:
@@ -83,9 +92,9 @@ class KeyRecord:
         )
 
 
-def generate() -> tuple[str, str]:
-    """A new (prefix, full key)."""
-    prefix = KEY_NAMESPACE + "".join(secrets.choice(_ALPHABET) for _ in range(_PREFIX_CHARS))
+def generate(kind: str = KeyKind.SECRET) -> tuple[str, str]:
+    """A new (prefix, full key) of the given kind."""
+    prefix = NAMESPACES[kind] + "".join(secrets.choice(_ALPHABET) for _ in range(_PREFIX_CHARS))
     secret = "".join(secrets.choice(_ALPHABET) for _ in range(_SECRET_CHARS))
     return prefix, f"{prefix}_{secret}"
 
@@ -95,7 +104,8 @@ def hash_key(raw: str) -> str:
 
 
 def _cache_key(prefix: str) -> str:
-    return f"apikey:v2:{prefix}"
+    # v3: records carry the key's kind and the tenant's allowed origins.
+    return f"apikey:v3:{prefix}"
 
 
 def lookup(raw: str) -> KeyRecord | None:
@@ -216,6 +226,31 @@ def refresh(prefixes: list[str]) -> None:
 def refresh_tenant(tenant_id: int) -> None:
     """Overwrite the cached records of every key of a tenant (after its status changed)."""
     refresh(list(ApiKey.objects.for_tenant(tenant_id).values_list("prefix", flat=True)))
+
+
+def browser_refusal(record: KeyRecord, origin: str | None, own_origin: str | None) -> tuple[str, str] | None:
+    """Why a request sent from a web page (it carries ``Origin``) may not use this key, as
+    (code, message); None when it may.
+
+    Browsers send ``Origin`` on every cross-origin call, so a secret key arriving with one
+    has been put in a web page, where anyone can read it. Pricelab's own pages (the API
+    docs' "Try it out") are the exception: the key was typed into our own origin.
+    """
+    if origin is None or origin == own_origin:
+        return None
+    if record.kind == KeyKind.SECRET:
+        return (
+            "secret_key_from_browser",
+            "Secret keys must stay on your servers and are refused from web pages. "
+            "In the browser, use a publishable key (pk_...) and list your site's origin.",
+        )
+    # Browsers send origins in the stored form already; normalise only what does not match.
+    if origin not in record.allowed_origins and origins.request_origin(origin) not in record.allowed_origins:
+        return (
+            "origin_not_allowed",
+            "This origin is not among the workspace's allowed origins for publishable keys.",
+        )
+    return None
 
 
 # When this process last claimed each key's once-a-minute last-used write, by cache key:

@@ -1,11 +1,19 @@
 from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
 from tenants import apikeys
 from tenants.access import Access
-from tenants.exceptions import ApiKeyRevoked, InvalidApiKey, TenantSuspended
+from tenants.exceptions import ApiKeyRevoked, BrowserKeyRefused, InvalidApiKey, TenantSuspended
 from tenants.models import Tenant
+
+
+def own_origin(request: HttpRequest) -> str | None:
+    """This site's origin as the request reached it (None if the request has no Origin to compare)."""
+    if "HTTP_ORIGIN" not in request.META:
+        return None
+    return f"{request.scheme}://{request.get_host()}"
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -30,9 +38,16 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise ApiKeyRevoked()
         if record.tenant_status != Tenant.Status.ACTIVE:
             raise TenantSuspended()
+        refusal = apikeys.browser_refusal(record, request.headers.get("Origin"), own_origin(request._request))
+        if refusal is not None:
+            raise BrowserKeyRefused(*refusal)
         apikeys.note_used(record)
         access = Access(
-            tenant=record.tenant(), scopes=record.scopes, api_key_id=record.id, key_limits=record.limits
+            tenant=record.tenant(),
+            scopes=record.scopes,
+            api_key_id=record.id,
+            key_kind=record.kind,
+            key_limits=record.limits,
         )
         return AnonymousUser(), access
 

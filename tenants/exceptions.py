@@ -29,3 +29,18 @@ class MissingScope(exceptions.PermissionDenied):
 
     def __init__(self, scope: str) -> None:
         super().__init__(f"This action needs the '{scope}' scope.")
+
+
+class PublishableKeyNotAllowed(exceptions.PermissionDenied):
+    default_detail = (
+        "Publishable keys can only quote (POST /api/v1/quote/) and send events (POST /api/v1/events/). "
+        "Use a secret key from your servers for everything else."
+    )
+    default_code = "publishable_key_not_allowed"
+
+
+class BrowserKeyRefused(exceptions.PermissionDenied):
+    """A key sent from a web page that may not be used there (see tenants.apikeys.browser_refusal)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)

@@ -1,11 +1,13 @@
 from django import forms
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from config.once import SubmitOnceForm
 from tenants import services
-from tenants.models import Role, Scope, User
+from tenants.models import KeyKind, Role, Scope, User
+from tenants.origins import MAX_ALLOWED_ORIGINS, MAX_ORIGIN_LENGTH, origins_normalise
 
 
 class LoginForm(AuthenticationForm):
@@ -114,10 +116,23 @@ class TenantForm(forms.Form):
 
 class ApiKeyForm(SubmitOnceForm):
     name = forms.CharField(label="Name", max_length=100, help_text="What the key is for, e.g. “Storefront”.")
+    kind = forms.ChoiceField(
+        label="Kind",
+        choices=[
+            (KeyKind.SECRET, "Secret (pl_…): for your servers, with the scopes below"),
+            (KeyKind.PUBLISHABLE, "Publishable (pk_…): for web pages, quote and events only"),
+        ],
+        initial=KeyKind.SECRET,
+        required=False,  # absent means secret, as keys were before there were kinds
+        widget=forms.RadioSelect,
+        help_text="Secret keys are refused from browsers. Publishable keys work only from the "
+        "allowed origins below, and ignore scopes.",
+    )
     scopes = forms.MultipleChoiceField(
         label="Scopes",
         choices=Scope.choices,
         initial=[Scope.READ, Scope.WRITE],
+        required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Read to quote and look; write to change prices and send events; admin to manage keys.",
     )
@@ -126,14 +141,40 @@ class ApiKeyForm(SubmitOnceForm):
         super().__init__(*args, **kwargs)
         self.held = held
 
-    def clean_scopes(self) -> list[str]:
-        scopes = self.cleaned_data["scopes"]
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        cleaned["kind"] = cleaned.get("kind") or KeyKind.SECRET
+        if cleaned["kind"] == KeyKind.PUBLISHABLE:
+            cleaned["scopes"] = []  # the form ticks read and write by default: not an error here
+            return cleaned
+        scopes = cleaned.get("scopes")
+        if "scopes" in self.errors:
+            return cleaned
+        if not scopes:
+            self.add_error("scopes", "A secret key needs at least one scope.")
+            return cleaned
         beyond = set(scopes) - self.held
         if beyond:
-            raise forms.ValidationError(
-                f"You cannot grant scopes you do not hold: {', '.join(sorted(beyond))}."
-            )
-        return scopes
+            self.add_error("scopes", f"You cannot grant scopes you do not hold: {', '.join(sorted(beyond))}.")
+        return cleaned
+
+
+class OriginsForm(forms.Form):
+    origins = forms.CharField(
+        label="Allowed origins",
+        required=False,
+        max_length=MAX_ALLOWED_ORIGINS * (MAX_ORIGIN_LENGTH + 2),
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocapitalize": "off"}),
+        help_text="One a line, e.g. https://shop.example.com. Pages on these origins may call the API "
+        "with a publishable key. https only (http for localhost); no paths, no wildcards.",
+    )
+
+    def clean_origins(self) -> list[str]:
+        lines = [line.strip() for line in self.cleaned_data["origins"].splitlines() if line.strip()]
+        try:
+            return origins_normalise(lines)
+        except ValidationError as error:
+            raise forms.ValidationError(error.messages) from None
 
 
 # What each role may do, in the words the team page shows beside the role picker.

@@ -76,6 +76,12 @@ class Tenant(models.Model):
     price_version = models.BigIntegerField(
         default=0, editable=False, help_text="Last version of the tenant's live price feed."
     )
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Web origins (scheme://host[:port]) whose pages may call the API with a "
+        "publishable key. Change through tenants.services.tenant_origins_set.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -131,10 +137,22 @@ class Membership(TenantOwnedModel):
         return ROLE_SCOPES[self.role]
 
 
+class KeyKind(models.TextChoices):
+    """Secret keys live on the integrator's servers; publishable keys may sit in web pages."""
+
+    SECRET = "secret", "Secret"
+    PUBLISHABLE = "publishable", "Publishable"
+
+
 class ApiKey(TenantOwnedModel):
-    """A tenant's secret API key. Only its prefix and a SHA-256 hash of it are stored."""
+    """A tenant's API key. Only its prefix and a SHA-256 hash of it are stored.
+
+    A secret key carries scopes and is refused from browsers. A publishable key carries no
+    scopes: it may only quote and send events, from the tenant's allowed origins.
+    """
 
     name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=KeyKind.choices, default=KeyKind.SECRET, editable=False)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
     scopes = models.JSONField(default=list)

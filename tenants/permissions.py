@@ -5,8 +5,8 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from tenants.access import Access, session_access
-from tenants.exceptions import MissingScope, NoTenant, TenantSuspended
-from tenants.models import Scope
+from tenants.exceptions import MissingScope, NoTenant, PublishableKeyNotAllowed, TenantSuspended
+from tenants.models import KeyKind, Scope
 
 
 def request_access(request: Request) -> Access:
@@ -27,12 +27,17 @@ class HasTenantScope(BasePermission):
     """Admits a caller with a tenant and the scope the action needs.
 
     A view names its scopes in ``required_scopes`` by HTTP method; by default reading
-    needs ``read`` and everything else ``write``.
+    needs ``read`` and everything else ``write``. Publishable keys hold no scopes: they pass
+    only the methods a view lists in ``publishable_methods`` (quote and events).
     """
 
     def has_permission(self, request: Request, view: Any) -> bool:
         access = request_access(request)
         request.access = access
+        if access.key_kind == KeyKind.PUBLISHABLE:
+            if request.method not in getattr(view, "publishable_methods", ()):
+                raise PublishableKeyNotAllowed()
+            return True
         required = getattr(view, "required_scopes", {}).get(request.method)
         if required is None:
             required = Scope.READ if request.method in SAFE_METHODS else Scope.WRITE

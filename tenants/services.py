@@ -23,8 +23,9 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from pricing import live
-from tenants import apikeys
-from tenants.models import ApiKey, Invitation, Membership, Role, Scope, Tenant, User
+from tenants import apikeys, cors
+from tenants import origins as tenant_origins
+from tenants.models import ApiKey, Invitation, KeyKind, Membership, Role, Scope, Tenant, User
 from tenants.selectors import memberships_of
 
 logger = logging.getLogger(__name__)
@@ -110,20 +111,39 @@ def tenant_reactivate(*, tenant: Tenant) -> Tenant:
 
 
 def api_key_create(
-    *, tenant: Tenant, name: str, scopes: Iterable[str], created_by: User | None = None
+    *,
+    tenant: Tenant,
+    name: str,
+    scopes: Iterable[str] = (),
+    kind: str = KeyKind.SECRET,
+    created_by: User | None = None,
 ) -> tuple[ApiKey, str]:
-    """Issue a key. Returns the key and its secret, which is never available again."""
+    """Issue a key. Returns the key and its secret, which is never available again.
+
+    A secret key needs scopes; a publishable key takes none (it may only quote and send events).
+    """
+    if kind not in KeyKind.values:
+        raise ValidationError({"kind": f"Choose {' or '.join(KeyKind.values)}; got {kind}."})
     scopes = sorted(set(scopes))
-    unknown = set(scopes) - set(Scope.values)
-    if not scopes or unknown:
-        raise ValidationError(
-            {"scopes": f"Choose one or more of {', '.join(Scope.values)}; got {', '.join(scopes) or 'none'}."}
-        )
+    if kind == KeyKind.PUBLISHABLE:
+        if scopes:
+            raise ValidationError(
+                {"scopes": "Publishable keys take no scopes: they can only quote and send events."}
+            )
+    else:
+        unknown = set(scopes) - set(Scope.values)
+        if not scopes or unknown:
+            raise ValidationError(
+                {
+                    "scopes": f"Choose one or more of {', '.join(Scope.values)}; "
+                    f"got {', '.join(scopes) or 'none'}."
+                }
+            )
     name = name.strip()
     if not name:
         raise ValidationError({"name": "A key needs a name."})
     for _ in range(_KEY_ATTEMPTS):
-        prefix, raw = apikeys.generate()
+        prefix, raw = apikeys.generate(kind)
         try:
             with transaction.atomic():
                 key = ApiKey.objects.create(
@@ -132,6 +152,7 @@ def api_key_create(
                     prefix=prefix,
                     key_hash=apikeys.hash_key(raw),
                     scopes=scopes,
+                    kind=kind,
                     created_by=created_by,
                 )
         except IntegrityError:
@@ -143,6 +164,20 @@ def api_key_create(
 
 
 @transaction.atomic
+def tenant_origins_set(*, tenant: Tenant, origins: list[str]) -> Tenant:
+    """Replace the web origins whose pages may use the tenant's publishable keys.
+
+    Each entry is normalised (tenants.origins); the keys' cached records, which carry the
+    list, and the CORS list of all origins are rewritten after commit.
+    """
+    normalised = tenant_origins.origins_normalise(origins)
+    Tenant.objects.filter(pk=tenant.pk).update(allowed_origins=normalised)
+    tenant.allowed_origins = normalised
+    _refresh_tenant_keys(tenant)
+    transaction.on_commit(cors.origins_forget)
+    return tenant
+
+
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key at once. Revoking a revoked key changes nothing."""
     now = timezone.now()

@@ -29,6 +29,7 @@ urlpatterns = [
     path("workspaces/new/", views.TenantCreateView.as_view(), name="tenant_new"),
     path("workspaces/switch/", views.TenantSwitchView.as_view(), name="tenant_switch"),
     path("keys/", views.ApiKeyListView.as_view(), name="api_keys"),
+    path("keys/origins/", views.AllowedOriginsView.as_view(), name="allowed_origins"),
     path("keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="api_key_revoke"),
     path("team/", views.TeamView.as_view(), name="team"),
     path("team/leave/", views.TeamLeaveView.as_view(), name="team_leave"),

@@ -37,6 +37,7 @@ from tenants.forms import (
     InviteForm,
     LoginForm,
     NewPasswordForm,
+    OriginsForm,
     PasswordConfirmForm,
     RoleForm,
     SignupForm,
@@ -214,9 +215,15 @@ class ApiKeyListView(TenantScopedViewMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         can_manage = Scope.ADMIN in self.access.scopes
         form = kwargs.pop("form", None) or (ApiKeyForm(held=self.access.scopes) if can_manage else None)
+        origins = self.access.tenant.allowed_origins
+        origins_form = kwargs.pop("origins_form", None) or (
+            OriginsForm(initial={"origins": "\n".join(origins)}) if can_manage else None
+        )
         return super().get_context_data(
             keys=self.get_queryset().select_related("created_by").order_by("revoked_at", "-created_at"),
             form=form,
+            origins=origins,
+            origins_form=origins_form,
             can_manage=can_manage,
             api_base=self.request.build_absolute_uri("/api/v1/"),
             **kwargs,
@@ -236,11 +243,30 @@ class ApiKeyListView(TenantScopedViewMixin, TemplateView):
             tenant=self.access.tenant,
             name=form.cleaned_data["name"],
             scopes=form.cleaned_data["scopes"],
+            kind=form.cleaned_data["kind"],
             created_by=request.user,
         )
         response = self.render_to_response(self.get_context_data(created=key, secret=secret))
         response["Cache-Control"] = "no-store"
         return response
+
+
+class AllowedOriginsView(ApiKeyListView):
+    """Set the web origins whose pages may use the publishable keys (owners and admins)."""
+
+    required_scope = Scope.ADMIN
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = OriginsForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(origins_form=form), status=400)
+        tenant = services.tenant_origins_set(tenant=self.access.tenant, origins=form.cleaned_data["origins"])
+        count = len(tenant.allowed_origins)
+        messages.success(
+            request, f"Saved: {count} allowed origin{'s' if count != 1 else ''} for publishable keys."
+        )
+        return redirect("api_keys")
 
 
 class ApiKeyRevokeView(TenantScopedViewMixin, TemplateView):

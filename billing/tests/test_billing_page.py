@@ -66,7 +66,7 @@ def test_the_owner_sees_plan_usage_plans_to_choose_and_invoices(client, stripe_s
     assert "is on the Free plan" in words
     assert "1,000 metered units a month" in words and "60 API requests a minute" in words
     assert "450 of 1,000 units 45 %" in words and "420 quotes · 30 events" in words
-    assert 'class="meter"' in html and 'style="width: 45%"' in html
+    assert 'class="meter"' in html and 'data-width="45"' in html
     # Plans to compare, with an upgrade through Checkout for each paid one.
     assert "Free Current plan" in words
     assert "Starter 9 USD a month 10,000 metered units a month 120 API requests a minute" in words

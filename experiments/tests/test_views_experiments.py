@@ -402,7 +402,7 @@ def test_progress_toward_the_target_and_unattributed_conversions_are_shown(owner
         tenant=alice.tenant, experiment=running, phase=running.phase, visitor_id="stranger", revenue=5
     )
     page = owner.get(reverse("experiment_detail", args=["tea-price"]))
-    assert '<div class="meter" aria-hidden="true"><span style="width: 25%"></span></div>' in page.text
+    assert '<div class="meter" aria-hidden="true"><span data-width="25"></span></div>' in page.text
     text = text_of(page)
     assert "100 of 400 visitors in the smallest variant" in text
     assert "1 conversion came from visitors who never saw this experiment" in text

@@ -81,6 +81,20 @@
     }
   });
 
+  // Meters carry their fill as data-width="0…100": the CSP refuses style="" attributes,
+  // while setting the style from a script is allowed. Runs on the page and on every
+  // fragment htmx swaps in.
+  function fillMeters(root) {
+    root.querySelectorAll(".meter > span[data-width]").forEach(function (bar) {
+      const width = Math.max(0, Math.min(100, parseFloat(bar.dataset.width) || 0));
+      bar.style.width = width + "%";
+    });
+  }
+  fillMeters(document);
+  document.addEventListener("htmx:load", function (event) {
+    if (event.target && event.target.querySelectorAll) fillMeters(event.target);
+  });
+
   // After a refused submit, start where the problem is: the first field marked invalid,
   // else the form's own error summary.
   const invalid = document.querySelector('main [aria-invalid="true"]');

@@ -68,7 +68,7 @@ def test_the_dashboard_shows_usage_against_the_plan_as_a_warning_meter(client, s
     words = text_of(html)
     assert "850 of 1,000 units 85 %" in words
     assert "Nearing the limit" in words
-    assert 'class="meter warn"' in html and 'style="width: 85%"' in html
+    assert 'class="meter warn"' in html and 'data-width="85"' in html
     assert "700 quotes · 150 events · Free plan" in words
     assert "150 units left this month." in words
     assert "quotes keep answering with base prices (experiments are skipped) and events are refused" in words
@@ -275,7 +275,7 @@ def test_a_pro_tenant_past_its_units_reads_overage_not_a_refusal(client, alice):
     html = dashboard(client, alice)
     words = text_of(html)
     assert "120,000 of 100,000 units 120 %" in words and "In overage" in words
-    assert 'class="meter over"' in html and 'style="width: 100%"' in html
+    assert 'class="meter over"' in html and 'data-width="100"' in html
     assert "billed as overage" in words and "refused" not in words
 
 
