@@ -6,7 +6,7 @@ import re
 import pytest
 from django.test import Client
 
-from tenants.tests.helpers import log_in
+from tenants.tests.helpers import log_in, log_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,7 @@ def test_the_api_docs_carry_the_headers_and_no_inline_script_or_style(client, se
 
 def test_django_admin_carries_the_security_headers(client, django_user_model):
     staff = django_user_model.objects.create_superuser("staff@example.com", "pw-for-staff-only")
-    client.force_login(staff)
+    log_in_staff(client, staff)
     response = client.get("/admin/", secure=True)
     assert response.status_code == 200
     assert_secure_headers(response)
