@@ -24,8 +24,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Sum
+from redis.exceptions import RedisError
 
 from billing.models import UsageDaily
+from config.logs import warn_throttled
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +68,6 @@ def counter_keys(*, tenant_id: int, kind: str, day: str | None = None) -> tuple[
 
 def record(*, tenant_id: int, kind: str, units: int = 1) -> int:
     """Count units for a tenant today. Returns the tenant's units this month, these included."""
-    global _local_oldest
     client = _redis()
     day = _today()
     if units <= 0:
@@ -78,7 +79,25 @@ def record(*, tenant_id: int, kind: str, units: int = 1) -> int:
         pipe.sadd(key_set, key)
         pipe.incrby(month_key, units)
         pipe.expire(month_key, MONTH_KEY_TTL_SECONDS)
-        return int(pipe.execute()[2])
+        try:
+            total = int(pipe.execute()[2])
+        except RedisError:
+            # Redis is down: count in this process, as the embedded mode does, and write the
+            # counts to the database every few seconds. No unit is lost or counted twice;
+            # the quota sees the database's total plus this process's, so it is lenient
+            # (other processes' units are not in it) until Redis is back.
+            warn_throttled(
+                logger, "metering", "metered units written straight to the database: the cache is unreachable"
+            )
+            return _record_local(tenant_id=tenant_id, kind=kind, day=day, units=units)
+        if _local_month:
+            _local_month.clear()  # Redis is back: its month counter is the one that counts
+        return total
+    return _record_local(tenant_id=tenant_id, kind=kind, day=day, units=units)
+
+
+def _record_local(*, tenant_id: int, kind: str, day: str, units: int) -> int:
+    global _local_oldest
     with _local_lock:
         if _local_oldest is None:
             _local_oldest = time.monotonic()
@@ -86,7 +105,7 @@ def record(*, tenant_id: int, kind: str, units: int = 1) -> int:
         due = time.monotonic() - _local_oldest >= LOCAL_MAX_AGE_SECONDS
     total = _local_month_add(tenant_id, day[:7], units)
     if due:
-        flush()
+        _flush_local()
     return total
 
 
@@ -95,7 +114,10 @@ def month_total(*, tenant_id: int) -> int:
     month = _today()[:7]
     client = _redis()
     if client is not None:
-        value = client.get(_month_key(tenant_id, month))
+        try:
+            value = client.get(_month_key(tenant_id, month))
+        except RedisError:
+            return _local_month_add(tenant_id, month, 0)  # Redis is down: as record() counts then
         return int(value) if value is not None else 0
     return _local_month_add(tenant_id, month, 0)
 
@@ -146,17 +168,30 @@ def _add(counts: dict[tuple[int, str, str], int]) -> None:
                 UsageDaily.objects.for_tenant(tenant_id).filter(pk=row.pk).update(units=F("units") + units)
 
 
+def _flush_local() -> int:
+    """Move the units counted in this process (embedded mode, or Redis down) into the database."""
+    global _local_oldest
+    with _local_lock:
+        counts = dict(_local)
+        _local.clear()
+        _local_oldest = None
+    try:
+        _add(counts)
+    except Exception:
+        with _local_lock:  # kept for the next flush: they must not be lost
+            _local.update(counts)
+            if _local_oldest is None:
+                _local_oldest = time.monotonic()
+        raise
+    return sum(counts.values())
+
+
 def flush() -> int:
     """Move counted units into the database. Returns how many units were moved."""
-    global _local_oldest
     client = _redis()
+    moved = _flush_local() if _local else 0
     if client is None:
-        with _local_lock:
-            counts = dict(_local)
-            _local.clear()
-            _local_oldest = None
-        _add(counts)
-        return sum(counts.values())
+        return moved
     today = _today()
     counts: dict[tuple[int, str, str], int] = {}
     for raw in client.smembers(f"{_prefix()}:{KEY_SET}"):
@@ -181,7 +216,7 @@ def flush() -> int:
         pipe.execute()
         raise
     _month_counters_top_up(client, {tenant_id for tenant_id, _, day in counts if day[:7] == today[:7]})
-    return sum(counts.values())
+    return moved + sum(counts.values())
 
 
 def _month_counters_top_up(client, tenant_ids: set[int]) -> None:

@@ -29,6 +29,7 @@ from django.http import HttpRequest, HttpResponse
 from redis.exceptions import RedisError
 
 from billing import metering, quotas, ratelimit
+from config.logs import warn_throttled
 from billing.models import UsageDaily
 from billing.selectors import Limits
 from experiments import exposures
@@ -145,7 +146,9 @@ def quote_priced(
             client=client,
         )
     except RedisError:
-        logger.warning("one-round-trip quote failed; answering the regular way", exc_info=True)
+        warn_throttled(
+            logger, "quote-hotpath", "one-round-trip quote failed; answering the regular way", exc_info=True
+        )
         return Fallback(reauthenticate=True)
     code = result[0]
     if code == STALE_RECORD:
