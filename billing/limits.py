@@ -12,9 +12,8 @@ from django.core.cache import cache
 from django.db import transaction
 from redis.exceptions import RedisError
 
-from config.cache import invalidate
-
 from billing.selectors import Limits, limits_effective
+from config.cache import invalidate
 
 CACHE_TTL_SECONDS = 300
 

@@ -5,7 +5,8 @@ dependency (database, cache, channel layer, Celery broker) and names what failed
 the database the process cannot answer anything: 503, take it out of rotation. Without
 Redis (cache, channel layer, broker) it still answers quotes, from PostgreSQL, so the
 answer is 200 with ``"status": "degraded"``: every process shares the one Redis, and a
-load balancer that took them all out would turn a slower checkout into none at all. Failures name the exception class only: the full error goes to the log, where
+load balancer that took them all out would turn a slower checkout into none at all.
+Failures name the exception class only: the full error goes to the log, where
 an operator looks, not to an unauthenticated caller.
 """
 

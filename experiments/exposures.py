@@ -25,7 +25,6 @@ from django.db import IntegrityError
 from redis.exceptions import RedisError
 
 from config.logs import warn_throttled
-
 from experiments.models import Experiment, Exposure, Variant
 
 logger = logging.getLogger(__name__)

@@ -29,9 +29,9 @@ from django.http import HttpRequest, HttpResponse
 from redis.exceptions import RedisError
 
 from billing import metering, quotas, ratelimit
-from config.logs import warn_throttled
 from billing.models import UsageDaily
 from billing.selectors import Limits
+from config.logs import warn_throttled
 from experiments import exposures
 from pricing import config, quotes
 

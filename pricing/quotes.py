@@ -15,7 +15,6 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from config.logs import warn_throttled
-
 from experiments import exposures
 from experiments.assignment import assign
 from experiments.models import Experiment, Variant

@@ -29,7 +29,6 @@ from redis.exceptions import RedisError
 
 from config.cache import invalidate
 from config.logs import warn_throttled
-
 from tenants.models import ApiKey, Tenant
 
 logger = logging.getLogger(__name__)
