@@ -6,6 +6,9 @@ from celery import Celery
 from celery.schedules import crontab
 from celery.signals import beat_init, worker_init
 
+# Its signal handlers carry a request's id and tenant into the tasks it queues.
+import config.observability  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("pricelab")

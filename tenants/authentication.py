@@ -2,6 +2,7 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from config.observability import tenant_set
 from tenants import apikeys
 from tenants.access import Access
 from tenants.exceptions import ApiKeyRevoked, InvalidApiKey, TenantSuspended
@@ -30,6 +31,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise ApiKeyRevoked()
         if record.tenant_status != Tenant.Status.ACTIVE:
             raise TenantSuspended()
+        tenant_set(tenant_id=record.tenant_id, slug=record.tenant_slug)
         apikeys.note_used(record)
         access = Access(
             tenant=record.tenant(), scopes=record.scopes, api_key_id=record.id, key_limits=record.limits
