@@ -113,6 +113,9 @@ class UsageFlush(models.Model):
     batch = models.CharField(max_length=64, unique=True)
     applied_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self) -> str:
+        return f"usage batch {self.batch}"
+
 
 class Subscription(TenantOwnedModel):
     """Our copy of a Stripe Subscription, always set from the object Stripe returns."""

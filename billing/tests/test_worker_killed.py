@@ -70,7 +70,7 @@ def start_worker(tmp_path):
 
     def start() -> subprocess.Popen:
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
-        worker = subprocess.Popen(
+        worker = subprocess.Popen(  # noqa: S603  (our own interpreter and fixed arguments)
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queue,
              "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel", "WARNING",
              "-n", f"{queue}-{len(started)}@%h"],
