@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
+from config.logs import throttle_reset
 from tenants.tests.factories import MembershipFactory, api_key_for
 
 
@@ -21,6 +22,8 @@ def _isolated_cache(settings):
     settings.EXPOSURE_BUFFER_KEY = f"{prefix}:exposures"
     settings.USAGE_KEY_PREFIX = f"{prefix}:usage"
     _empty_process_buffers()
+    # Each test expects its own first warning of an outage, not one throttled by another's.
+    throttle_reset()
     yield
     # What a test left in the embedded buffers belongs to rows its transaction rolled back.
     _empty_process_buffers()

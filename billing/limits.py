@@ -10,8 +10,10 @@ import functools
 
 from django.core.cache import cache
 from django.db import transaction
+from redis.exceptions import RedisError
 
 from billing.selectors import Limits, limits_effective
+from config.cache import invalidate
 
 CACHE_TTL_SECONDS = 300
 
@@ -21,13 +23,16 @@ def _cache_key(tenant_id: int) -> str:
 
 
 def limits_cached(tenant_id: int) -> Limits:
-    limits = cache.get(_cache_key(tenant_id))
-    if limits is None:
-        from tenants.models import Tenant
+    from tenants.models import Tenant
 
-        limits = limits_effective(tenant=Tenant(pk=tenant_id))
-        # add, not set: a change committed meanwhile has written the newer limits already.
-        cache.add(_cache_key(tenant_id), limits, CACHE_TTL_SECONDS)
+    try:
+        limits = cache.get(_cache_key(tenant_id))
+        if limits is None:
+            limits = limits_effective(tenant=Tenant(pk=tenant_id))
+            # add, not set: a change committed meanwhile has written the newer limits already.
+            cache.add(_cache_key(tenant_id), limits, CACHE_TTL_SECONDS)
+    except RedisError:
+        limits = limits_effective(tenant=Tenant(pk=tenant_id))  # Redis is down: from the database
     return limits
 
 
@@ -36,7 +41,13 @@ def _refresh(tenant_ids: list[int]) -> None:
     from tenants.models import Tenant
 
     for tenant_id in tenant_ids:
-        cache.set(_cache_key(tenant_id), limits_effective(tenant=Tenant(pk=tenant_id)), CACHE_TTL_SECONDS)
+        # Kept and sent again if Redis is down (config.cache.invalidate).
+        invalidate(
+            f"limits:{tenant_id}",
+            lambda tenant_id=tenant_id: cache.set(
+                _cache_key(tenant_id), limits_effective(tenant=Tenant(pk=tenant_id)), CACHE_TTL_SECONDS
+            ),
+        )
         apikeys.refresh_tenant(tenant_id)
 
 

@@ -1,9 +1,10 @@
 """Counting metered units without a database write per request.
 
 Every quote request and every accepted event is one unit. With Redis, a request adds
-to a per-tenant, per-kind, per-day counter in one pipelined round trip; ``flush`` moves
-each counter's value into ``UsageDaily`` with GETDEL, so a count is consumed exactly
-once (never twice), and a process dying loses nothing that Redis holds. In the embedded
+to a per-tenant, per-kind, per-day counter in one pipelined round trip; ``flush`` claims
+the counters' values in Redis under a batch id and writes them into ``UsageDaily`` with
+that id (``UsageFlush``), so each count is written exactly once, even when the flushing
+worker is killed between the two. In the embedded
 mode the counters live in the process and are flushed once they are a few seconds old
 and at exit.
 
@@ -17,15 +18,18 @@ import atexit
 import logging
 import threading
 import time
+import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
+from redis.exceptions import RedisError
 
-from billing.models import UsageDaily
+from billing.models import UsageDaily, UsageFlush
+from config.logs import warn_throttled
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +70,6 @@ def counter_keys(*, tenant_id: int, kind: str, day: str | None = None) -> tuple[
 
 def record(*, tenant_id: int, kind: str, units: int = 1) -> int:
     """Count units for a tenant today. Returns the tenant's units this month, these included."""
-    global _local_oldest
     client = _redis()
     day = _today()
     if units <= 0:
@@ -78,7 +81,25 @@ def record(*, tenant_id: int, kind: str, units: int = 1) -> int:
         pipe.sadd(key_set, key)
         pipe.incrby(month_key, units)
         pipe.expire(month_key, MONTH_KEY_TTL_SECONDS)
-        return int(pipe.execute()[2])
+        try:
+            total = int(pipe.execute()[2])
+        except RedisError:
+            # Redis is down: count in this process, as the embedded mode does, and write the
+            # counts to the database every few seconds. No unit is lost or counted twice;
+            # the quota sees the database's total plus this process's, so it is lenient
+            # (other processes' units are not in it) until Redis is back.
+            warn_throttled(
+                logger, "metering", "metered units written straight to the database: the cache is unreachable"
+            )
+            return _record_local(tenant_id=tenant_id, kind=kind, day=day, units=units)
+        if _local_month:
+            _local_month.clear()  # Redis is back: its month counter is the one that counts
+        return total
+    return _record_local(tenant_id=tenant_id, kind=kind, day=day, units=units)
+
+
+def _record_local(*, tenant_id: int, kind: str, day: str, units: int) -> int:
+    global _local_oldest
     with _local_lock:
         if _local_oldest is None:
             _local_oldest = time.monotonic()
@@ -86,7 +107,7 @@ def record(*, tenant_id: int, kind: str, units: int = 1) -> int:
         due = time.monotonic() - _local_oldest >= LOCAL_MAX_AGE_SECONDS
     total = _local_month_add(tenant_id, day[:7], units)
     if due:
-        flush()
+        _flush_local()
     return total
 
 
@@ -95,7 +116,10 @@ def month_total(*, tenant_id: int) -> int:
     month = _today()[:7]
     client = _redis()
     if client is not None:
-        value = client.get(_month_key(tenant_id, month))
+        try:
+            value = client.get(_month_key(tenant_id, month))
+        except RedisError:
+            return _local_month_add(tenant_id, month, 0)  # Redis is down: as record() counts then
         return int(value) if value is not None else 0
     return _local_month_add(tenant_id, month, 0)
 
@@ -146,42 +170,105 @@ def _add(counts: dict[tuple[int, str, str], int]) -> None:
                 UsageDaily.objects.for_tenant(tenant_id).filter(pk=row.pk).update(units=F("units") + units)
 
 
-def flush() -> int:
-    """Move counted units into the database. Returns how many units were moved."""
+def _flush_local() -> int:
+    """Move the units counted in this process (embedded mode, or Redis down) into the database."""
     global _local_oldest
-    client = _redis()
-    if client is None:
-        with _local_lock:
-            counts = dict(_local)
-            _local.clear()
-            _local_oldest = None
-        _add(counts)
-        return sum(counts.values())
-    today = _today()
-    counts: dict[tuple[int, str, str], int] = {}
-    for raw in client.smembers(f"{_prefix()}:{KEY_SET}"):
-        key = raw.decode()
-        _, tenant_id, kind, day = key.rsplit(":", 3)
-        value = client.getdel(key)  # consumed once: a second flush finds nothing
-        if value is not None and int(value) > 0:
-            counts[(int(tenant_id), kind, day)] = int(value)
-        if day < today:
-            # No request counts into a past day any more; today's key stays listed,
-            # since a request may add to it between the GETDEL and here.
-            client.srem(f"{_prefix()}:{KEY_SET}", key)
+    with _local_lock:
+        counts = dict(_local)
+        _local.clear()
+        _local_oldest = None
     try:
         _add(counts)
     except Exception:
-        # Put the units back so the next flush stores them: they must not be lost.
-        pipe = client.pipeline(transaction=False)
-        for (tenant_id, kind, day), units in counts.items():
-            key = f"{_prefix()}:{tenant_id}:{kind}:{day}"
-            pipe.incrby(key, units)
-            pipe.sadd(f"{_prefix()}:{KEY_SET}", key)
-        pipe.execute()
+        with _local_lock:  # kept for the next flush: they must not be lost
+            _local.update(counts)
+            if _local_oldest is None:
+                _local_oldest = time.monotonic()
         raise
-    _month_counters_top_up(client, {tenant_id for tenant_id, _, day in counts if day[:7] == today[:7]})
     return sum(counts.values())
+
+
+# Moves every counter's units into a claim (a hash named by the flush's batch id) in one
+# atomic step, and lists the claim. Counters of past days leave the set of counters: no
+# request counts into them any more (today's stays, a request may add to it right after).
+# KEYS: 1 the set of counters, 2 the claim, 3 the set of claims. ARGV: 1 batch id, 2 today.
+_CLAIM_SCRIPT = """
+local moved = 0
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local units = redis.call('GETDEL', key)
+  if units and tonumber(units) > 0 then
+    redis.call('HINCRBY', KEYS[2], key, units)
+    moved = moved + 1
+  end
+  if string.sub(key, -10) < ARGV[2] then
+    redis.call('SREM', KEYS[1], key)
+  end
+end
+if moved > 0 then
+  redis.call('SADD', KEYS[3], ARGV[1])
+end
+return moved
+"""
+
+
+def _claims_key() -> str:
+    return f"{_prefix()}:claims"
+
+
+def _claim_key(batch: str) -> str:
+    return f"{_prefix()}:claim:{batch}"
+
+
+def _claim_apply(client, batch: str) -> dict[tuple[int, str, str], int]:
+    """Write one claimed batch into the database, once; then drop the claim. Returns its counts."""
+    counts: dict[tuple[int, str, str], int] = {}
+    for raw_key, raw_units in client.hgetall(_claim_key(batch)).items():
+        _, tenant_id, kind, day = raw_key.decode().rsplit(":", 3)
+        counts[(int(tenant_id), kind, day)] = int(raw_units)
+    if not UsageFlush.objects.filter(batch=batch).exists():
+        try:
+            with transaction.atomic():
+                # The batch's row commits with its units: whoever finds it knows they are in.
+                UsageFlush.objects.create(batch=batch)
+                _add(counts)
+        except IntegrityError:
+            if not UsageFlush.objects.filter(batch=batch).exists():
+                raise
+            counts = {}  # another flush applied it meanwhile
+    else:
+        counts = {}  # applied by a flush that died before it could drop the claim
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(_claim_key(batch))
+    pipe.srem(_claims_key(), batch)
+    pipe.execute()
+    return counts
+
+
+def flush() -> int:
+    """Move counted units into the database, each exactly once. Returns how many were moved.
+
+    Units are first moved out of the counters into a claim under a new batch id (atomic in
+    Redis), then written together with that batch id in one database transaction, then the
+    claim is dropped. A flush that dies after claiming leaves the claim listed: the next
+    flush writes it (if the batch id is not in the database yet) or just drops it (if it
+    is). Nothing is lost between Redis and the database, and nothing is counted twice.
+    """
+    client = _redis()
+    moved = _flush_local() if _local else 0
+    if client is None:
+        return moved
+    applied: dict[tuple[int, str, str], int] = {}
+    # Claims left by a flush that died (a worker killed mid-task) go first.
+    for raw_batch in client.smembers(_claims_key()):
+        applied.update(_claim_apply(client, raw_batch.decode()))
+    batch = uuid.uuid4().hex
+    script = client.register_script(_CLAIM_SCRIPT)
+    if script(keys=[f"{_prefix()}:{KEY_SET}", _claim_key(batch), _claims_key()], args=[batch, _today()]):
+        for key, units in _claim_apply(client, batch).items():
+            applied[key] = applied.get(key, 0) + units
+    month = _today()[:7]
+    _month_counters_top_up(client, {tenant_id for tenant_id, _, day in applied if day[:7] == month})
+    return moved + sum(applied.values())
 
 
 def _month_counters_top_up(client, tenant_ids: set[int]) -> None:
@@ -211,8 +298,15 @@ def pending(*, tenant_id: int, day: str) -> dict[str, int]:
         with _local_lock:
             return {kind: n for (t, kind, d), n in _local.items() if t == tenant_id and d == day}
     kinds = [k.value for k in UsageDaily.Kind]
-    values = client.mget([f"{_prefix()}:{tenant_id}:{kind}:{day}" for kind in kinds])
-    return {kind: int(v) for kind, v in zip(kinds, values, strict=True) if v is not None}
+    keys = [f"{_prefix()}:{tenant_id}:{kind}:{day}" for kind in kinds]
+    found = {kind: int(v) for kind, v in zip(kinds, client.mget(keys), strict=True) if v is not None}
+    # Units a flush has claimed but not written yet are still pending.
+    for raw_batch in client.smembers(_claims_key()):
+        claimed = client.hmget(_claim_key(raw_batch.decode()), keys)
+        for kind, units in zip(kinds, claimed, strict=True):
+            if units is not None:
+                found[kind] = found.get(kind, 0) + int(units)
+    return found
 
 
 @atexit.register

@@ -102,6 +102,21 @@ class UsageDaily(TenantOwnedModel):
         ]
 
 
+class UsageFlush(models.Model):
+    """A batch of counted units applied to UsageDaily, by the id the flush claimed it under.
+
+    Written in the same transaction as the units: a flush that finds its batch here knows
+    the units are in, and only drops its claim (billing.metering). Cross-tenant bookkeeping,
+    like the flush itself; old rows can go after a few days (nothing reads them but flushes).
+    """
+
+    batch = models.CharField(max_length=64, unique=True)
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"usage batch {self.batch}"
+
+
 class Subscription(TenantOwnedModel):
     """Our copy of a Stripe Subscription, always set from the object Stripe returns."""
 

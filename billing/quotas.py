@@ -6,11 +6,17 @@ ingestion is refused. A plan with overage (Pro) keeps running and pays per unit.
 Owners get one email at 80 % and one at 100 % of the units, per month.
 """
 
+import logging
 import math
 from datetime import UTC, datetime, timedelta
 
+from kombu.exceptions import OperationalError
+
 from billing.models import Notice
 from billing.selectors import Limits
+from config.logs import warn_throttled
+
+logger = logging.getLogger(__name__)
 
 THRESHOLDS = {80: Notice.Kind.QUOTA_80, 100: Notice.Kind.QUOTA_100}
 
@@ -45,7 +51,11 @@ def after_metering(*, tenant_id: int, limits: Limits, units: int, total: int) ->
     if units > 0 and thresholds_crossed(limits, total - units, total):
         from billing.tasks import quota_alerts
 
-        quota_alerts.delay(tenant_id=tenant_id)
+        try:
+            quota_alerts.delay(tenant_id=tenant_id)
+        except OperationalError:
+            # The broker is down; the daily alerts job sends what this one would have.
+            warn_throttled(logger, "quota-alerts", "quota alert not queued: the broker is unreachable")
 
 
 def period_end() -> datetime:

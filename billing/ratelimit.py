@@ -24,8 +24,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_ratelimit import core as ratelimit_core
 from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
 
 from config.api import error_body
+from config.logs import warn_throttled
 from tenants import apikeys
 from tenants.access import session_access
 from tenants.models import Tenant
@@ -59,8 +61,10 @@ def _usage(request: HttpRequest, caller: str, per_minute: int) -> dict | None:
         return get_usage(request, group=GROUP, key=key, rate=f"{per_minute}/m", increment=True)
     except Exception:
         # The limiter's store is down: serving the checkout path matters more than
-        # counting. Fail open, loudly.
-        logger.warning("API rate limit not applied: the cache is unreachable", exc_info=True)
+        # counting. Fail open, with one line a minute rather than one per request.
+        warn_throttled(
+            logger, "ratelimit", "API rate limit not applied: the cache is unreachable", exc_info=True
+        )
         return None
 
 
@@ -120,7 +124,10 @@ def _deferrable(request: HttpRequest) -> Deferred | None:
     parts = request.META.get("HTTP_AUTHORIZATION", "").split()
     if len(parts) != 2 or parts[0].lower() != "bearer":
         return None
-    held = apikeys.lookup_local_for(request, parts[1])
+    try:
+        held = apikeys.lookup_local_for(request, parts[1])
+    except RedisError:
+        return None  # Redis is down: the regular path answers, from the database
     if held is None:
         return None
     record = held.record

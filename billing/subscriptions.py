@@ -499,16 +499,37 @@ def event_retry(*, event: StripeEvent) -> None:
 
 # Pending this long, an event's first enqueue was lost (a broker outage at commit).
 EVENT_SWEEP_AFTER = timedelta(minutes=5)
+# Events that failed because Stripe could not be reached are tried again by the sweep once
+# 2^attempts minutes have passed since they arrived (capped at a day), after the task's
+# own quick retries are spent: about 4 h, 8.5 h, 17 h, then daily. Past this many attempts
+# (about three days, Stripe's own retry window) they wait for finance to retry from admin.
+EVENT_SWEEP_MAX_ATTEMPTS = 14
+EVENT_SWEEP_BACKOFF_CAP = timedelta(days=1)
+# Events queued per sweep, oldest first: a backlog drains over a few runs.
+EVENT_SWEEP_BATCH = 500
+
+
+def _retry_due(event: StripeEvent, now: datetime) -> bool:
+    wait = min(timedelta(minutes=2**event.attempts), EVENT_SWEEP_BACKOFF_CAP)
+    return event.received_at + wait <= now
 
 
 def events_sweep() -> int:
-    """Queue pending events whose enqueue was lost. Returns how many were queued."""
-    cutoff = timezone.now() - EVENT_SWEEP_AFTER
-    pks = list(
-        StripeEvent.objects.filter(status=StripeEvent.Status.PENDING, received_at__lt=cutoff).values_list(
-            "pk", flat=True
-        )[:500]
+    """Queue pending events whose enqueue was lost, and events that failed because Stripe
+    could not be reached whose next try is due. Returns how many were queued."""
+    now = timezone.now()
+    pending = StripeEvent.objects.filter(
+        status=StripeEvent.Status.PENDING, received_at__lt=now - EVENT_SWEEP_AFTER
     )
+    pks = list(pending.order_by("received_at").values_list("pk", flat=True)[:EVENT_SWEEP_BATCH])
+    unreachable = StripeEvent.objects.filter(
+        status=StripeEvent.Status.FAILED,
+        attempts__lt=EVENT_SWEEP_MAX_ATTEMPTS,
+        last_error__startswith=f"{gateway.BillingUnavailable.__name__}:",
+    ).order_by("received_at")
+    for event in unreachable.only("pk", "received_at", "attempts")[:EVENT_SWEEP_BATCH]:
+        if _retry_due(event, now):
+            pks.append(event.pk)
     for pk in pks:
         _enqueue(pk)
     return len(pks)

@@ -41,9 +41,15 @@ class SessionOriginValidator:
         return await (self.inner if explicit else self.checked)(scope, receive, send)
 
 
+from sentry_sdk.integrations.asgi import SentryAsgiMiddleware  # noqa: E402
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SessionOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Sentry's ASGI middleware gives each connection its own scope (tenant and request
+        # id tags) and reports what a consumer raises; without a DSN it does nothing.
+        "websocket": SentryAsgiMiddleware(
+            SessionOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -6,6 +6,9 @@ from celery import Celery
 from celery.schedules import crontab
 from celery.signals import beat_init, worker_init
 
+# Its signal handlers carry a request's id and tenant into the tasks it queues.
+import config.observability  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("pricelab")
@@ -43,7 +46,8 @@ app.conf.beat_schedule = {
     "stripe-sync": {"task": "billing.stripe_tasks.stripe_sync", "schedule": crontab(minute=7, hour="*/4")},
     # Past-due tenants whose grace period is over move to Free.
     "stripe-grace-expire": {"task": "billing.stripe_tasks.grace_expire", "schedule": crontab(minute=37)},
-    # Stored Stripe events whose first enqueue was lost (a broker outage at commit).
+    # Stored Stripe events whose first enqueue was lost (a broker outage at commit), and
+    # events that failed on an unreachable Stripe whose next try is due (backoff).
     "stripe-events-sweep": {
         "task": "billing.stripe_tasks.stripe_events_sweep",
         "schedule": crontab(minute="*/10"),

@@ -1,8 +1,12 @@
 """Liveness and readiness for load balancers and orchestrators.
 
 ``/health/live`` says the process answers. ``/health/ready`` makes one request to each
-dependency (database, cache, channel layer, Celery broker) and answers 503 naming what
-failed. Failures name the exception class only: the full error goes to the log, where
+dependency (database, cache, channel layer, Celery broker) and names what failed. Without
+the database the process cannot answer anything: 503, take it out of rotation. Without
+Redis (cache, channel layer, broker) it still answers quotes, from PostgreSQL, so the
+answer is 200 with ``"status": "degraded"``: every process shares the one Redis, and a
+load balancer that took them all out would turn a slower checkout into none at all.
+Failures name the exception class only: the full error goes to the log, where
 an operator looks, not to an unauthenticated caller.
 """
 
@@ -27,6 +31,9 @@ logger = logging.getLogger(__name__)
 # probe must answer before the orchestrator's own timeout (commonly 5 s or more).
 CHECK_TIMEOUT_SECONDS = 2.0
 HEALTH_GROUP = "health-probe"
+# Dependencies without which the process can answer nothing useful: their failure is 503.
+# The others (all on Redis) degrade the service without stopping it.
+REQUIRED = frozenset({"database"})
 
 
 def check_database() -> None:
@@ -88,7 +95,7 @@ def live(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
-    """Every dependency answers; else 503 with the ones that did not."""
+    """Every dependency answers (200 ok), Redis does not (200 degraded), or the database does not (503)."""
     results = {}
     for name, check in CHECKS.items():
         started = time.perf_counter()
@@ -102,5 +109,8 @@ def ready(request: HttpRequest) -> JsonResponse:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         results["broker"]["mode"] = "eager"
     failed = sorted(name for name, result in results.items() if not result["ok"])
-    body = {"status": "unavailable" if failed else "ok", "failed": failed, "checks": results}
-    return JsonResponse(body, status=503 if failed else 200)
+    if REQUIRED & set(failed):
+        status, code = "unavailable", 503
+    else:
+        status, code = ("degraded" if failed else "ok"), 200
+    return JsonResponse({"status": status, "failed": failed, "checks": results}, status=code)

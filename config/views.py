@@ -1,5 +1,8 @@
 """Error pages: JSON in the API's error shape under /api/, friendly HTML elsewhere."""
 
+import sys
+
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
@@ -34,7 +37,50 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return HttpResponse(loader.get_template("400.html").render(), status=400)
 
 
+# SQLSTATE classes and codes that mean the connection, not the statement, failed:
+# 08 connection exceptions; 57P01-57P03 the server shutting down or not accepting yet.
+_CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+# Retry-After on a 503 for a database outage: a failover takes tens of seconds.
+DATABASE_RETRY_AFTER_SECONDS = 30
+
+
+def is_database_unavailable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` says the database could not be reached (not that a query was wrong).
+
+    Deadlocks, cancelled statements and constraint errors stay 500s: they are our bugs to
+    see, not an outage to wait out.
+    """
+    if isinstance(exc, InterfaceError):
+        return True  # Django's word for a connection that is already closed
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if hasattr(cause, "sqlstate"):  # psycopg: no SQLSTATE means the client lost the server
+        sqlstate = cause.sqlstate
+        return sqlstate is None or sqlstate.startswith(_CONNECTION_SQLSTATES)
+    return "unable to open database" in str(exc)  # SQLite, the embedded mode
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with code database_unavailable: JSON under /api/, a plain page elsewhere."""
+    if _wants_json(request):
+        body = error_body(
+            "database_unavailable",
+            "The database cannot be reached; nothing was saved. Try again shortly.",
+        )
+        response: HttpResponse = JsonResponse(body, status=503)
+    else:
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this while handling the exception, so it is the one being handled: a
+    # database outage, wherever it surfaced (a view, a middleware reading the session),
+    # answers 503 rather than 500. Every write is in a transaction, so nothing half-done stays.
+    if is_database_unavailable(sys.exception()):
+        return database_unavailable(request)
     if _wants_json(request):
         body = error_body("server_error", "Something went wrong on our side. It has been logged.")
         return JsonResponse(body, status=500)

@@ -22,7 +22,9 @@ from datetime import datetime
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError
+from redis.exceptions import RedisError
 
+from config.logs import warn_throttled
 from experiments.models import Experiment, Exposure, Variant
 
 logger = logging.getLogger(__name__)
@@ -65,15 +67,36 @@ def record(lines: list[str]) -> None:
         return
     client = _redis()
     if client is not None:
-        client.rpush(buffer_key(), *lines)
-        return
+        try:
+            client.rpush(buffer_key(), *lines)
+            return
+        except RedisError:
+            # Redis is down: buffer in this process, as the embedded mode does, and write to
+            # the database every few seconds (inserts are idempotent). Nothing is lost
+            # unless the process dies within those seconds.
+            warn_throttled(
+                logger, "exposures", "exposures written straight to the database: the cache is unreachable"
+            )
     with _local_lock:
         if _local_oldest is None:
             _local_oldest = time.monotonic()
         _local.extend(lines)
         due = time.monotonic() - _local_oldest >= LOCAL_MAX_AGE_SECONDS
     if due:
-        flush()
+        _flush_local()
+
+
+def _flush_local() -> int:
+    """Write the exposures buffered in this process (embedded mode, or Redis down)."""
+    global _local_oldest
+    with _local_lock:
+        lines = list(_local)
+        _local.clear()
+        _local_oldest = None
+    handled = 0
+    for start in range(0, len(lines), FLUSH_BATCH):
+        handled += _insert(lines[start : start + FLUSH_BATCH])
+    return handled
 
 
 def _insert(lines: list[str]) -> int:
@@ -116,16 +139,9 @@ def _insert(lines: list[str]) -> int:
 
 def flush(max_batches: int = 100) -> int:
     """Move buffered exposures into the database. Returns how many entries were handled."""
-    global _local_oldest
     client = _redis()
-    handled = 0
+    handled = _flush_local() if _local else 0
     if client is None:
-        with _local_lock:
-            lines = list(_local)
-            _local.clear()
-            _local_oldest = None
-        for start in range(0, len(lines), FLUSH_BATCH):
-            handled += _insert(lines[start : start + FLUSH_BATCH])
         return handled
     lock = client.lock(f"{buffer_key()}:lock", timeout=LOCK_SECONDS, blocking=False)
     if not lock.acquire():

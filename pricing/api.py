@@ -17,6 +17,7 @@ from billing import metering, quotas, ratelimit
 from billing.models import UsageDaily
 from billing.selectors import Limits
 from config.api import ErrorSerializer, StrictSerializer, error_body, error_responses
+from config.observability import tenant_set
 from pricing import hotpath, quotes, realtime, selectors, services
 from pricing.converters import SkuConverter
 from pricing.models import PricePoint, Product
@@ -330,6 +331,7 @@ def _quote_direct(request: HttpRequest) -> HttpResponse | None:
     fields = quote_input(data)
     if fields is None:
         return None
+    tenant_set(tenant_id=record.tenant_id, slug=record.tenant_slug)
     apikeys.note_used(record)
     priced = hotpath.quote_priced(
         request=request,

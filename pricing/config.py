@@ -15,6 +15,8 @@ from typing import Any
 
 from django.core.cache import cache
 
+from config.cache import invalidate
+
 # Config entries outlive any realistic gap between changes; a bump makes them unreachable,
 # and the TTL only reclaims their memory.
 CONFIG_TTL_SECONDS = 3600
@@ -52,7 +54,17 @@ def version(tenant_id: int) -> int:
 
 def bump(tenant_id: int) -> None:
     """Invalidate every cached config of a tenant. Called after commit."""
-    cache.set(_version_key(tenant_id), _new_token(), VERSION_TTL_SECONDS)
+    # Kept and sent again if Redis is down now: entries under the old token must not come
+    # back as current when it is up again.
+    invalidate(
+        f"config:{tenant_id}",
+        lambda: cache.set(_version_key(tenant_id), _new_token(), VERSION_TTL_SECONDS),
+    )
+
+
+# The token quotes report when Redis could not be asked: it matches no token Redis holds
+# (those are non-negative), so nothing priced under it is ever confirmed as current.
+UNCACHED_TOKEN = -1
 
 
 # The process's own copy of entries, by (version key, token, sku), and the token it last

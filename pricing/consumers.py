@@ -3,6 +3,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from config.observability import request_id_from, request_id_set
 from pricing import hub, live, realtime
 
 # A client may filter to this many skus; more is the whole catalogue.
@@ -32,6 +33,9 @@ class PriceFeedConsumer(AsyncJsonWebsocketConsumer):
     _held: list[dict[str, Any]] | None = None  # live events that came while connecting
 
     async def connect(self) -> None:
+        # The handshake's X-Request-ID (or a new one) names this connection in logs and Sentry.
+        headers = dict(self.scope.get("headers", []))
+        request_id_set(request_id_from(headers.get(b"x-request-id", b"").decode("latin-1") or None))
         # Accept first, so a refusal reaches the client as a readable close code.
         await self.accept()
         listener = await database_sync_to_async(realtime.authenticate)(self.scope)

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from billing import metering, quotas, ratelimit
 from billing.models import UsageDaily
 from billing.selectors import Limits
+from config.logs import warn_throttled
 from experiments import exposures
 from pricing import config, quotes
 
@@ -145,7 +146,9 @@ def quote_priced(
             client=client,
         )
     except RedisError:
-        logger.warning("one-round-trip quote failed; answering the regular way", exc_info=True)
+        warn_throttled(
+            logger, "quote-hotpath", "one-round-trip quote failed; answering the regular way", exc_info=True
+        )
         return Fallback(reauthenticate=True)
     code = result[0]
     if code == STALE_RECORD:

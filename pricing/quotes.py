@@ -6,18 +6,23 @@ to the buffer: no database query. Cold entries are built from the database once 
 config version. ``pricing.hotpath`` does the same warm quote in one Redis round trip.
 """
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
 from django.utils import timezone
+from redis.exceptions import RedisError
 
+from config.logs import warn_throttled
 from experiments import exposures
 from experiments.assignment import assign
 from experiments.models import Experiment, Variant
 from pricing import config
 from pricing.models import Product
 from pricing.money import format_amount
+
+logger = logging.getLogger(__name__)
 
 _UNKNOWN = {"unknown": True}
 
@@ -87,14 +92,26 @@ class QuoteItem:
 
 def entries_read(*, tenant_id: int, skus: list[str]) -> tuple[int, dict[str, dict[str, Any]]]:
     """The config version token and the entries of these skus: from the cache, else built."""
-    token = config.version(tenant_id)
-    keys = {sku: config.entry_key(tenant_id, token, sku) for sku in dict.fromkeys(skus)}
-    cached = cache.get_many(list(keys.values()))
+    try:
+        token = config.version(tenant_id)
+        keys = {sku: config.entry_key(tenant_id, token, sku) for sku in dict.fromkeys(skus)}
+        cached = cache.get_many(list(keys.values()))
+    except RedisError:
+        # Redis is down: PostgreSQL has the current config, at a few queries a quote. The
+        # process's own copy (pricing.config.local_read) is not used: nothing can tell it
+        # whether a price changed meanwhile.
+        warn_throttled(
+            logger, "quote-config", "quote config read from the database: the cache is unreachable"
+        )
+        return config.UNCACHED_TOKEN, _load(tenant_id, list(dict.fromkeys(skus)))
     entries = {sku: cached[key] for sku, key in keys.items() if key in cached}
     missing = [sku for sku in keys if sku not in entries]
     if missing:
         loaded = _load(tenant_id, missing)
-        cache.set_many({keys[sku]: entry for sku, entry in loaded.items()}, config.CONFIG_TTL_SECONDS)
+        try:
+            cache.set_many({keys[sku]: entry for sku, entry in loaded.items()}, config.CONFIG_TTL_SECONDS)
+        except RedisError:
+            warn_throttled(logger, "quote-config-store", "quote config not cached: the cache is unreachable")
         entries.update(loaded)
     return token, entries
 

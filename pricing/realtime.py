@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 
 from django.core import signing
 
+from config.observability import tenant_set
 from tenants import apikeys
 from tenants.models import ApiKey, Membership, Scope, Tenant
 from tenants.selectors import membership_active
@@ -121,4 +122,5 @@ def authenticate(scope: dict[str, Any]) -> Listener:
     asked = query(scope).get("tenant")
     if asked is not None and asked != tenant.slug:
         return Listener(close_code=CLOSE_FORBIDDEN, reason="wrong_tenant")
+    tenant_set(tenant_id=tenant.pk, slug=tenant.slug)
     return Listener(tenant=tenant, api_key_id=key_id, user_id=user_id)

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from config.observability import tenant_set
 from tenants.models import Tenant, User
 from tenants.selectors import membership_active
 
@@ -55,6 +56,8 @@ def session_access(request: HttpRequest) -> Access | None:
                 role=membership.role,
             )
     request._session_access = access
+    if access is not None:
+        tenant_set(tenant_id=access.tenant.pk, slug=access.tenant.slug)
     return access
 
 

@@ -14,6 +14,7 @@ request that read a key just before it was revoked can never put the stale recor
 
 import hashlib
 import hmac
+import logging
 import pickle
 import re
 import secrets
@@ -25,9 +26,14 @@ from typing import Any
 
 from django.core.cache import cache
 from django.utils import timezone
+from redis.exceptions import RedisError
 
+from config.cache import invalidate
+from config.logs import warn_throttled
 from tenants import origins
 from tenants.models import ApiKey, KeyKind, Tenant
+
+logger = logging.getLogger(__name__)
 
 # The first letters say what a key is, so a secret key pasted into a web page is easy to
 # spot in review (and by secret scanners).
@@ -114,11 +120,17 @@ def lookup(raw: str) -> KeyRecord | None:
     if match is None:
         return None
     prefix = match.group(1)
-    record = cache.get(_cache_key(prefix))
-    if record is None:
+    try:
+        record = cache.get(_cache_key(prefix))
+        if record is None:
+            record = _load([prefix]).get(prefix, _MISSING)
+            # add, not set: a change committed meanwhile has written the newer state already.
+            cache.add(_cache_key(prefix), record, _ttl(record))
+    except RedisError:
+        # Redis is down: the database says whether the key is valid now. This process's own
+        # copy of the record is not trusted here, since a revoke may have come meanwhile.
+        warn_throttled(logger, "apikeys-cache", "API keys read from the database: the cache is unreachable")
         record = _load([prefix]).get(prefix, _MISSING)
-        # add, not set: a change committed meanwhile has written the newer state already.
-        cache.add(_cache_key(prefix), record, _ttl(record))
     if record == _MISSING or not hmac.compare_digest(record.key_hash, hash_key(raw)):
         return None
     return record
@@ -217,6 +229,12 @@ def refresh(prefixes: list[str]) -> None:
     """Overwrite cached records with the database's state. Call after commit."""
     if not prefixes:
         return
+    # Kept and sent again if Redis is down, so a revoked key's old record does not come
+    # back with Redis; a kept write reads the database again when it runs.
+    invalidate(f"apikeys:{','.join(sorted(prefixes))}", lambda: _store(prefixes))
+
+
+def _store(prefixes: list[str]) -> None:
     found = _load(prefixes)
     for prefix in prefixes:
         record = found.get(prefix, _MISSING)
@@ -270,7 +288,11 @@ def note_used(record: KeyRecord, now: datetime | None = None) -> None:
     if len(_noted) >= LOCAL_MAX_RECORDS:
         _noted.clear()
     _noted[local_key] = time.monotonic()
-    if cache.add(key, 1, LAST_USED_RESOLUTION_SECONDS):
+    try:
+        claimed = cache.add(key, 1, LAST_USED_RESOLUTION_SECONDS)
+    except RedisError:
+        return  # Redis (the broker too) is down: the last-used time can wait a minute
+    if claimed:
         api_key_mark_used.delay(
             tenant_id=record.tenant_id,
             api_key_id=record.id,

@@ -3,6 +3,7 @@ from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from config.observability import tenant_set
 from tenants import apikeys
 from tenants.access import Access
 from tenants.exceptions import ApiKeyRevoked, BrowserKeyRefused, InvalidApiKey, TenantSuspended
@@ -38,6 +39,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise ApiKeyRevoked()
         if record.tenant_status != Tenant.Status.ACTIVE:
             raise TenantSuspended()
+        tenant_set(tenant_id=record.tenant_id, slug=record.tenant_slug)
         refusal = apikeys.browser_refusal(record, request.headers.get("Origin"), own_origin(request._request))
         if refusal is not None:
             raise BrowserKeyRefused(*refusal)

@@ -314,3 +314,45 @@ def test_pending_events_whose_enqueue_was_lost_are_swept(
         assert subscriptions.events_sweep() == 1
     event.refresh_from_db()
     assert event.status == "processed"
+
+
+def test_an_event_that_failed_on_an_unreachable_stripe_is_retried_by_the_sweep_with_backoff(
+    stripe_standin, alice, send, settings, django_capture_on_commit_callbacks
+):
+    sub = pro_subscription(stripe_standin, alice)
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # a real stripe-python call to a closed port
+    assert send(stripe_standin.event("customer.subscription.created", sub)).status_code == 200
+    event = StripeEvent.objects.get()
+    assert (event.status, event.attempts) == ("failed", 1)
+    assert account_of(alice).plan.code == "free"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert subscriptions.events_sweep() == 0  # its next try is not due yet
+
+    settings.STRIPE_API_BASE = stripe_standin.url  # Stripe is back
+    StripeEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timedelta(minutes=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert subscriptions.events_sweep() == 1
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("processed", 2)
+    assert account_of(alice).plan.code == "pro"
+
+
+def test_the_sweep_leaves_refused_events_and_events_out_of_attempts_to_finance(
+    stripe_standin, alice, django_capture_on_commit_callbacks
+):
+    long_ago = timezone.now() - timedelta(days=30)
+    payload = stripe_standin.event("customer.subscription.created", pro_subscription(stripe_standin, alice))
+    refused, _ = subscriptions.event_record(payload=payload)
+    StripeEvent.objects.filter(pk=refused.pk).update(
+        status="failed", attempts=1, received_at=long_ago, last_error="BillingRefused: No such subscription"
+    )
+    spent, _ = subscriptions.event_record(payload={**payload, "id": "evt_spent"})
+    StripeEvent.objects.filter(pk=spent.pk).update(
+        status="failed",
+        attempts=subscriptions.EVENT_SWEEP_MAX_ATTEMPTS,
+        received_at=long_ago,
+        last_error="BillingUnavailable: Stripe could not be reached",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert subscriptions.events_sweep() == 0
+    assert set(StripeEvent.objects.values_list("status", flat=True)) == {"failed"}
