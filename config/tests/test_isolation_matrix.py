@@ -50,15 +50,17 @@ class Route:
 
 
 def _methods(callback: Any) -> list[str]:
+    # HEAD is GET without the body, OPTIONS names no object. (DRF adds "head" to a
+    # viewset's actions on its first request, so it is dropped here too.)
     actions = getattr(callback, "actions", None)  # a DRF viewset's route: method -> action
     if actions:
-        return sorted(m.upper() for m in actions)
-    view = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
-    if view is None:
-        return ["GET", "POST"]  # a function view: try both
-    return sorted(
-        m.upper() for m in view.http_method_names if m not in ("head", "options") and hasattr(view, m)
-    )
+        names = list(actions)
+    else:
+        view = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+        if view is None:
+            return ["GET", "POST"]  # a function view: try both
+        names = [m for m in view.http_method_names if hasattr(view, m)]
+    return sorted(m.upper() for m in names if m not in ("head", "options"))
 
 
 def _walk(patterns: list, prefix: str = "") -> Iterator[Route]:
