@@ -35,11 +35,16 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
-def error_responses(not_found: str | None = None, invalid: bool = True) -> dict[int, OpenApiResponse]:
+def error_responses(
+    not_found: str | None = None, invalid: bool = True, conflict: str | None = None
+) -> dict[int, OpenApiResponse]:
     """The error answers an operation documents in the schema, all in the one error shape."""
     responses = {
         401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
         403: OpenApiResponse(ErrorSerializer, description="Suspended tenant or missing scope."),
+        413: OpenApiResponse(
+            ErrorSerializer, description="The body is over the size limit (request_too_large)."
+        ),
         429: OpenApiResponse(
             ErrorSerializer,
             description="Over the plan's requests a minute (rate_limited, with Retry-After); for "
@@ -47,10 +52,37 @@ def error_responses(not_found: str | None = None, invalid: bool = True) -> dict[
         ),
     }
     if invalid:
-        responses[400] = OpenApiResponse(ErrorSerializer, description="Invalid input.")
+        responses[400] = OpenApiResponse(
+            ErrorSerializer,
+            description="Invalid input: validation_error (per-field messages in details), "
+            "parse_error, batch_too_large.",
+        )
+        responses[415] = OpenApiResponse(
+            ErrorSerializer, description="A body that is not JSON (unsupported_media_type)."
+        )
+    if conflict:
+        responses[409] = OpenApiResponse(ErrorSerializer, description=conflict)
     if not_found:
         responses[404] = OpenApiResponse(ErrorSerializer, description=not_found)
     return responses
+
+
+class BatchTooLarge(exceptions.APIException):
+    """More items in one request than the operation takes: split the batch."""
+
+    status_code = 400
+    default_code = "batch_too_large"
+
+    def __init__(self, *, field: str, limit: int) -> None:
+        super().__init__(f"{field} takes at most {limit} items per request: send the rest in another.")
+        self.details = {"field": field, "limit": limit}
+
+
+def batch_check(data: object, *, field: str, limit: int) -> None:
+    """Refuse a request whose ``field`` is a list longer than ``limit``, with its own code."""
+    items = data.get(field) if isinstance(data, dict) else None
+    if isinstance(items, list) and len(items) > limit:
+        raise BatchTooLarge(field=field, limit=limit)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -86,7 +118,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     else:
         detail = exc.detail
         code = getattr(detail, "code", None) or exc.default_code
-        body = error_body(str(code), str(detail))
+        body = error_body(str(code), str(detail), getattr(exc, "details", None))
     response.data = body
     return response
 

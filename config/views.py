@@ -2,10 +2,13 @@
 
 import sys
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
+from django.views.decorators.csrf import csrf_exempt
 
 from config.api import error_body
 
@@ -20,6 +23,9 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "404.html", status=404)
 
 
+# No state changes here, and a POST to a mistyped path should get the hint below, not a
+# CSRF page in HTML.
+@csrf_exempt
 def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Every unknown /api/ path, in every mode: JSON, never Django's HTML page."""
     message = "Not found."
@@ -28,8 +34,25 @@ def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     return JsonResponse(error_body("not_found", message), status=404)
 
 
+def request_too_large(request: HttpRequest) -> HttpResponse:
+    """413: the body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (config.limits)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if _wants_json(request):
+        body = error_body(
+            "request_too_large",
+            f"The request body is over the limit of {limit} bytes: send less at once (smaller batches).",
+            {"limit_bytes": limit},
+        )
+        return JsonResponse(body, status=413)
+    return HttpResponse(loader.get_template("413.html").render(), status=413)
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """Django's own refusals (a body over the size limit, a host not allowed)."""
+    """Django's own refusals (too many form fields, a host not allowed, a malformed body)."""
+    if isinstance(exception, RequestDataTooBig):
+        # The middleware refuses by Content-Length first; this is the same answer for a body
+        # Django itself found too large.
+        return request_too_large(request)
     if _wants_json(request):
         return JsonResponse(
             error_body("bad_request", "The request was refused: too large or malformed."), status=400
@@ -86,6 +109,16 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return JsonResponse(body, status=500)
     # No request context: whatever broke (the database, say) must not break this page too.
     return HttpResponse(loader.get_template("500.html").render(), status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form posted without a valid CSRF token: JSON under /api/, the 403 page elsewhere."""
+    if _wants_json(request):
+        body = error_body("csrf_failed", "CSRF check failed: send an API key, or the session's CSRF token.")
+        return JsonResponse(body, status=403)
+    return render(
+        request, "403.html", {"reason": "The form had expired. Go back, reload and try again."}, status=403
+    )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

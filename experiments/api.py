@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from billing import metering, quotas
 from billing.models import UsageDaily
-from config.api import ErrorSerializer, StrictSerializer, error_responses
+from config.api import ErrorSerializer, StrictSerializer, batch_check, error_responses
 from experiments import ingest, services
 from experiments.models import Experiment, Variant
 from pricing.api import AmountField
@@ -60,7 +60,7 @@ class VariantIn(serializers.Serializer):
 class ExperimentOut(serializers.ModelSerializer):
     product = serializers.SlugRelatedField(slug_field="sku", read_only=True)
     coverage = serializers.FloatField()
-    winner = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    winner = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True)
     variants = serializers.SerializerMethodField()
 
     class Meta:
@@ -110,7 +110,9 @@ class ExperimentPatch(StrictSerializer):
 
 
 class CompleteIn(serializers.Serializer):
-    winner = serializers.SlugField(required=False, allow_null=True, help_text="The winning variant's key.")
+    winner = serializers.SlugField(
+        max_length=64, required=False, allow_null=True, help_text="The winning variant's key."
+    )
     rollout = serializers.BooleanField(default=True, help_text="Make the winner's price the product's price.")
 
 
@@ -149,6 +151,7 @@ class ExperimentViewSet(
 
     def create(self, request: Request) -> Response:
         """Design an experiment (draft) on a product, with its variants."""
+        batch_check(request.data, field="variants", limit=services.MAX_VARIANTS)
         data = ExperimentIn(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -164,6 +167,7 @@ class ExperimentViewSet(
     def partial_update(self, request: Request, key: str) -> Response:
         """Change an experiment; once started, variants, coverage and seed need a new phase."""
         experiment = self.get_object()
+        batch_check(request.data, field="variants", limit=services.MAX_VARIANTS)
         # Not partial: every field is optional already, and a variant given must be whole.
         data = ExperimentPatch(data=request.data)
         data.is_valid(raise_exception=True)
@@ -281,6 +285,7 @@ class EventsView(APIView):
     @extend_schema(request=EventsIn, responses={200: EventsOut, **_ERRORS}, operation_id="events_create")
     def post(self, request: Request) -> Response:
         """Record a batch. Good items are stored even when others are rejected."""
+        batch_check(request.data, field="events", limit=ingest.MAX_EVENTS)
         data = EventsIn(data=request.data)
         data.is_valid(raise_exception=True)
         tenant_id, limits = request.access.tenant.pk, request.access.limits

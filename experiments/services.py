@@ -3,7 +3,7 @@
 import functools
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, TypedDict
 
 from django.core.exceptions import ValidationError
@@ -24,6 +24,9 @@ Status = Experiment.Status
 WEIGHT_TOLERANCE = Decimal("0.0001")
 MIN_VARIANTS = 2
 MAX_VARIANTS = 10
+# The decimal places of Variant.weight and Experiment.coverage.
+WEIGHT_DECIMALS = Variant._meta.get_field("weight").decimal_places
+COVERAGE_DECIMALS = Experiment._meta.get_field("coverage").decimal_places
 # Below this many visitors in a phase the exact results take well under 100 ms
 # (bench/scale.py), so they are computed on every request; from it on, the API serves the
 # phase's snapshot while it is fresh, and the beat task keeps it fresh.
@@ -45,11 +48,21 @@ class TransitionError(ValidationError):
     """A lifecycle step that the experiment's status does not allow."""
 
 
-def _decimal(value: Any, field: str) -> Decimal:
+def _decimal(value: Any, field: str, places: int) -> Decimal:
+    """A share (weight, coverage) as Decimal with at most ``places`` decimals, as its column holds."""
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise ValidationError({field: f"{value!r} is not a number."}) from None
+    # NaN would make every comparison below raise; the column has no room for more decimals.
+    if not number.is_finite():
+        raise ValidationError({field: f"{value!r} is not a number."})
+    step = Decimal(1).scaleb(-places)
+    if abs(number) > 1:
+        return number  # out of range: the caller's range check says so
+    if number != number.quantize(step, rounding=ROUND_DOWN):
+        raise ValidationError({field: f"{value} has more than {places} decimal places."})
+    return number.quantize(step)
 
 
 def _clean_variants(product: Product, specs: Sequence[VariantSpec]) -> list[dict]:
@@ -66,7 +79,7 @@ def _clean_variants(product: Product, specs: Sequence[VariantSpec]) -> list[dict
             price = parse_amount(spec.get("price"), product.currency)
         except MoneyError as error:
             raise ValidationError({"variants": f"{spec.get('key')}: {error}"}) from None
-        weight = _decimal(spec.get("weight"), "variants")
+        weight = _decimal(spec.get("weight"), "variants", WEIGHT_DECIMALS)
         if not 0 < weight <= 1:
             raise ValidationError({"variants": f"{spec.get('key')}: a weight is between 0 and 1."})
         cleaned.append(
@@ -86,7 +99,7 @@ def _clean_variants(product: Product, specs: Sequence[VariantSpec]) -> list[dict
 
 
 def _clean_coverage(coverage: Any) -> Decimal:
-    value = _decimal(coverage, "coverage")
+    value = _decimal(coverage, "coverage", COVERAGE_DECIMALS)
     if not 0 < value <= 1:
         raise ValidationError({"coverage": "Coverage is a share of visitors, above 0 and at most 1."})
     return value

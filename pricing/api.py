@@ -5,7 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from billing import metering, quotas, ratelimit
 from billing.models import UsageDaily
 from billing.selectors import Limits
-from config.api import ErrorSerializer, StrictSerializer, error_body, error_responses
+from config.api import ErrorSerializer, StrictSerializer, batch_check, error_body, error_responses
 from config.observability import tenant_set
 from pricing import hotpath, quotes, realtime, selectors, services
 from pricing.converters import SkuConverter
@@ -29,6 +29,10 @@ from tenants.models import KeyKind, Scope
 
 SKU_PATTERN = rf"^{SkuConverter.regex}$"
 _ERRORS = error_responses(not_found="No such product in this tenant.")
+_ERRORS_LOCKED = error_responses(
+    not_found="No such product in this tenant.",
+    conflict="A running or paused experiment tests this product's price (experiment_running).",
+)
 
 
 class ExperimentRunning(APIException):
@@ -82,7 +86,7 @@ class ProductPatch(StrictSerializer):
 
 class PricePointOut(serializers.ModelSerializer):
     price = serializers.SerializerMethodField()
-    changed_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    changed_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
 
     class Meta:
         model = PricePoint
@@ -101,7 +105,7 @@ class HistoryFilter(serializers.Serializer):
     list=extend_schema(responses={200: ProductOut(many=True), **_ERRORS}),
     retrieve=extend_schema(responses={200: ProductOut, **_ERRORS}),
     create=extend_schema(request=ProductIn, responses={201: ProductOut, **_ERRORS}),
-    partial_update=extend_schema(request=ProductPatch, responses={200: ProductOut, **_ERRORS}),
+    partial_update=extend_schema(request=ProductPatch, responses={200: ProductOut, **_ERRORS_LOCKED}),
 )
 class ProductViewSet(
     TenantScopedAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -404,11 +408,23 @@ class QuoteView(APIView):
 
         return view
 
-    @extend_schema(request=QuoteIn, responses={200: QuoteOut, **_ERRORS}, operation_id="quote_create")
+    @extend_schema(
+        request=QuoteIn,
+        responses={200: QuoteOut, **_ERRORS},
+        operation_id="quote_create",
+        examples=[
+            OpenApiExample(
+                "Two products for one visitor",
+                value={"visitor_id": "visitor-42", "products": ["tea", "mug"], "track": True},
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request: Request) -> Response:
         """Quote several products. An unknown sku is reported in its item; the others are priced."""
         v = quote_input(request.data)
         if v is None:
+            batch_check(request.data, field="products", limit=QUOTE_MAX_PRODUCTS)
             data = QuoteIn(data=request.data)
             data.is_valid(raise_exception=True)
             v = data.validated_data

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from tenants.scoping import TenantOwnedModel
@@ -22,7 +23,12 @@ class Product(TenantOwnedModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "sku"], name="product_tenant_sku_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "sku"], name="product_tenant_sku_unique"),
+            # "ABC" and "abc" side by side would be one product to every person and many
+            # storefronts; the exact index above stays for the quote's lookups by sku.
+            models.UniqueConstraint("tenant", Lower("sku"), name="product_tenant_sku_ci_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sku} ({self.name})"

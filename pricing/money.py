@@ -1,5 +1,6 @@
 """Currencies and amounts. Money is Decimal in the currency's minor units, never float."""
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from iso4217 import Currency
@@ -10,6 +11,12 @@ _MINOR_UNITS = {c.code: c.exponent for c in Currency if c.exponent is not None}
 CURRENCIES = frozenset(_MINOR_UNITS)
 # The largest price Pricelab stores: 12 digits before the point fits every real price.
 MAX_AMOUNT = Decimal("999999999999")
+# Plain decimal notation only: Decimal() would also take "1e3", "1_000", "NaN", "Infinity"
+# and other scripts' digits, none of which a person means as a price.
+_PLAIN = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# Longer than any amount Pricelab stores (12 digits, a point, 4 decimals) with room for
+# leading zeros; a longer string is not a price but a probe.
+AMOUNT_MAX_CHARS = 32
 
 
 class MoneyError(ValueError):
@@ -26,12 +33,18 @@ def minor_units(currency: str) -> int:
 def parse_amount(value: object, currency: str) -> Decimal:
     """A price as Decimal, refusing floats' noise, negatives and excess precision."""
     digits = minor_units(currency)
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise MoneyError(f"{value!r} is not a number.") from None
-    if not amount.is_finite():
-        raise MoneyError(f"{value!r} is not a number.")
+    text = str(value).strip()
+    if len(text) > AMOUNT_MAX_CHARS:
+        raise MoneyError(f"An amount has at most {AMOUNT_MAX_CHARS} characters.")
+    if not _PLAIN.fullmatch(text):
+        try:
+            Decimal(text)
+        except (InvalidOperation, ValueError):
+            raise MoneyError(f"{text!r} is not a number.") from None
+        raise MoneyError(
+            f"{text!r} is not a plain decimal number: write it like 9.90 (no exponent, NaN or Infinity)."
+        )
+    amount = Decimal(text)
     if amount < 0:
         raise MoneyError("A price must be zero or more.")
     if amount > MAX_AMOUNT:

@@ -25,6 +25,12 @@ def _amount(value: Any, currency: str, field: str = "base_price") -> Decimal:
         raise ValidationError({field: str(error)}) from None
 
 
+def _sku_taken(sku: str, taken: str) -> str:
+    if sku == taken:
+        return f"A product with sku {sku!r} already exists."
+    return f"A product with sku {taken!r} already exists; skus differing only in case are the same sku."
+
+
 @transaction.atomic
 def product_create(
     *,
@@ -41,13 +47,16 @@ def product_create(
     """Create a product and the first entry of its price history."""
     currency = currency.upper()
     price = _amount(base_price, currency)
+    taken = Product.objects.for_tenant(tenant).filter(sku__iexact=sku).values_list("sku", flat=True).first()
+    if taken is not None:
+        raise ValidationError({"sku": _sku_taken(sku, taken)})
     try:
         with transaction.atomic():
             product = Product.objects.create(
                 tenant=tenant, sku=sku, name=name, currency=currency, base_price=price, active=active
             )
-    except IntegrityError:
-        raise ValidationError({"sku": f"A product with sku {sku!r} already exists."}) from None
+    except IntegrityError:  # created by a concurrent request since the check above
+        raise ValidationError({"sku": _sku_taken(sku, sku)}) from None
     PricePoint.objects.create(
         tenant=tenant,
         product=product,

@@ -13,6 +13,8 @@ from pricing.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.mixins import TenantScopedAPIMixin
 from tenants.models import Scope
 
+# More than there are event types, so a list naming one twice still passes; a flood does not.
+EVENT_TYPES_MAX = 20
 _ERRORS = error_responses(not_found="No such endpoint or delivery in this tenant.")
 
 
@@ -33,7 +35,10 @@ class EndpointIn(serializers.Serializer):
     url = serializers.URLField(max_length=500)
     description = serializers.CharField(max_length=200, required=False, default="")
     event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=webhooks.EVENT_TYPES), min_length=1, default=["price.changed"]
+        child=serializers.ChoiceField(choices=webhooks.EVENT_TYPES),
+        min_length=1,
+        max_length=EVENT_TYPES_MAX,
+        default=["price.changed"],
     )
 
 

@@ -97,6 +97,7 @@ class ApiKeyIn(serializers.Serializer):
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.choices),
         min_length=1,
+        max_length=len(Scope.choices),
         required=False,
         help_text="Secret keys only. Defaults to read and write (those of them the caller holds). "
         "A caller can grant only scopes it holds.",
@@ -111,7 +112,8 @@ class ApiKeyIn(serializers.Serializer):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: ApiKeyOut(many=True), **_ERRORS}),
+    # A forged ?cursor= is a 400 (invalid_cursor).
+    list=extend_schema(responses={200: ApiKeyOut(many=True), **error_responses()}),
     retrieve=extend_schema(responses={200: ApiKeyOut, 404: ErrorSerializer, **_ERRORS}),
     create=extend_schema(
         request=ApiKeyIn,

@@ -164,7 +164,8 @@ def test_a_batch_over_the_limit_is_refused_whole(api, alice, running):
     events = [{"type": "exposure", "visitor_id": f"v{i}", "experiment": "tea-price"} for i in range(1001)]
     response = api.post("/api/v1/events/", {"events": events}, **alice.auth)
     assert response.status_code == 400
-    assert "events" in response.json()["details"]
+    assert response.json()["code"] == "batch_too_large"
+    assert response.json()["details"] == {"field": "events", "limit": 1000}
 
 
 def test_results_count_exposed_converters_and_keep_unexposed_apart(api, alice, running):

@@ -209,5 +209,5 @@ def test_an_oversized_api_body_gets_the_json_error_shape(api, alice, settings):
         "POST", "/api/v1/events/", '{"events": [' + ",".join(["{}"] * 600) + "]}",
         content_type="application/json", **alice.auth,
     )  # fmt: skip
-    assert response.status_code == 400
-    assert response.json()["code"] in ("bad_request", "parse_error")
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
