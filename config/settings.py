@@ -44,10 +44,13 @@ INSTALLED_APPS = [
     "pricing",
     "experiments",
     "billing",
+    "audit",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # First: the request id, address and agent are known to everything after it (audit log).
+    "audit.context.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

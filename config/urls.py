@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("pricing.api_urls")),
     path("api/v1/", include("experiments.api_urls")),
     path("api/v1/", include("billing.api_urls")),
+    path("api/v1/", include("audit.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/(?P<path>.*)$", views.api_not_found),
@@ -23,6 +24,7 @@ urlpatterns = [
     path("products/", include("pricing.urls")),
     path("webhooks/", include("pricing.webhook_urls")),
     path("experiments/", include("experiments.urls")),
+    path("audit/", include("audit.urls")),
     path("", include("tenants.urls")),
 ]
 

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.actors import actor_of
 from config.api import ErrorSerializer, error_responses
 from tenants import services
 from tenants.mixins import TenantScopedAPIMixin
@@ -106,6 +107,7 @@ class ApiKeyViewSet(
                 name=data.validated_data["name"],
                 scopes=scopes,
                 created_by=self.access.user,
+                by=actor_of(self.access),
             )
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
@@ -114,5 +116,5 @@ class ApiKeyViewSet(
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         """Revoke a key. It stops working at once; it stays listed with its revocation time."""
-        services.api_key_revoke(api_key=self.get_object())
+        services.api_key_revoke(api_key=self.get_object(), by=actor_of(self.access))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView
 from django_ratelimit.decorators import ratelimit
 
+from audit.actors import actor_of
 from tenants import services
 from tenants.access import (
     SESSION_TENANT_KEY,
@@ -221,7 +222,7 @@ class ApiKeyRevokeView(TenantScopedViewMixin, TemplateView):
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         key = get_object_or_404(self.get_queryset(), pk=pk, revoked_at=None)
-        services.api_key_revoke(api_key=key)
+        services.api_key_revoke(api_key=key, by=actor_of(self.access))
         messages.success(request, f"Revoked {key.name} ({key.prefix}…). It stops working now.")
         return redirect("api_keys")
 
