@@ -12,7 +12,7 @@ from audit.actors import Actor, actor_for
 from audit.services import audit_record, diff, snapshot
 from pricing import config, live
 from pricing.models import PriceChange, PricePoint, Product
-from pricing.money import MoneyError, parse_amount
+from pricing.money import MoneyError, format_amount, parse_amount
 from tenants.models import ApiKey, Tenant, User
 
 # What the audit log keeps of a new product.
@@ -68,7 +68,7 @@ def product_create(
         actor=actor_for(user=changed_by, api_key_id=api_key_id),
         action="product.created",
         target=product,
-        after=snapshot(product, _PRODUCT_FIELDS),
+        after={**snapshot(product, _PRODUCT_FIELDS), "base_price": format_amount(price, currency)},
     )
     if active:
         live.price_changed(
@@ -167,8 +167,9 @@ def price_change(
         actor=actor_for(by=by, user=changed_by, api_key_id=api_key_id),
         action="price.changed",
         target=product,
-        before={"base_price": previous},
-        after={"base_price": new_price},
+        # In the currency's own decimals, as the API shows prices.
+        before={"base_price": format_amount(previous, product.currency)},
+        after={"base_price": format_amount(new_price, product.currency)},
     )
     live.price_changed(
         product=product, price=new_price, previous_price=previous, source=source, experiment=experiment
