@@ -2,10 +2,12 @@
 tenant's in admin; nobody else, and nobody edits it."""
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from audit.actors import Actor
 from audit.models import AuditEntry
+from billing.groups import FINANCE, STAFF
 from pricing import services as pricing_services
 from tenants import services as tenant_services
 from tenants.models import Role, Scope
@@ -170,3 +172,17 @@ def test_staff_see_every_tenants_entries_in_admin_and_cannot_change_or_delete_th
     entry.refresh_from_db()
     assert entry.action == "price.changed"
     assert AuditEntry.objects.for_tenant(alice.tenant).filter(pk=entry.pk).exists()
+
+
+@pytest.mark.parametrize("group", [FINANCE, STAFF])
+def test_finance_and_staff_groups_read_the_log_in_admin(client, alice, history, group):
+    person = UserFactory(is_staff=True)
+    person.groups.add(Group.objects.get(name=group))
+    client.force_login(person)
+    listing = client.get(reverse("admin:audit_auditentry_changelist"))
+    assert listing.status_code == 200 and "apikey.revoked" in listing.content.decode()
+    entry = AuditEntry.objects.for_tenant(alice.tenant).first()
+    assert (
+        client.post(reverse("admin:audit_auditentry_delete", args=[entry.pk]), {"post": "yes"}).status_code
+        == 403
+    )

@@ -257,7 +257,8 @@ def test_webhook_endpoint_changes_are_recorded_without_the_signing_secret(api, a
         only(alice.tenant, f"webhook.endpoint_{verb}") for verb in ("created", "updated", "deleted")
     )
     assert created.after == {
-        "url": "http://127.0.0.1:9/hook", "description": "Shop", "event_types": ["price.changed"], "active": True,
+        "url": "http://127.0.0.1:9/hook", "description": "Shop", "event_types": ["price.changed"],
+        "active": True,
     }  # fmt: skip
     assert (updated.before, updated.after) == ({"active": True}, {"active": False})
     assert deleted.before["url"] == "http://127.0.0.1:9/hook" and deleted.after is None
@@ -316,8 +317,9 @@ def test_editing_a_plans_terms_in_admin_is_recorded_for_no_tenant(staff_client):
     starter = Plan.objects.get(code="starter")
     url = reverse("admin:billing_plan_change", args=[starter.pk])
     form = {
-        "code": starter.code, "name": starter.name, "monthly_price": "12.00", "monthly_units": starter.monthly_units,
-        "requests_per_minute": starter.requests_per_minute, "overage": "", "position": starter.position,
+        "code": starter.code, "name": starter.name, "monthly_price": "12.00",
+        "monthly_units": starter.monthly_units, "requests_per_minute": starter.requests_per_minute,
+        "overage": "", "position": starter.position,
         "public": "on" if starter.public else "",
     }  # fmt: skip
     if starter.overage:
