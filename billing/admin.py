@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from audit.admin import AuditedAdminMixin
 from billing import finance
 from billing.models import (
     BillingAccount,
@@ -63,7 +64,10 @@ def _external_link(url: str, text: str) -> SafeString | str:
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Plans' terms: a change applies to every tenant on the plan at once, so it is audited
+    (an entry of no tenant, seen by staff)."""
+
     list_display = [
         "name",
         "code",
@@ -76,13 +80,17 @@ class PlanAdmin(admin.ModelAdmin):
     list_editable = ["monthly_price", "monthly_units", "requests_per_minute"]
     readonly_fields = ["stripe_price_id"]
 
+    def audit_action(self, obj: Plan, verb: str, changed: set[str]) -> str:
+        # Not plan.changed: that code means a tenant moved to another plan.
+        return {"created": "plan.created", "changed": "plan.edited", "deleted": "plan.deleted"}[verb]
+
     @admin.display(description="Stripe Price (from settings)")
     def stripe_price_id(self, plan: Plan) -> str:
         return plan.stripe_price_id or "—"
 
 
 @admin.register(BillingAccount)
-class BillingAccountAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+class BillingAccountAdmin(AuditedAdminMixin, UnscopedAdminMixin, admin.ModelAdmin):
     """A tenant's plan and overrides. An override needs a reason; who set it is recorded."""
 
     list_display = [
@@ -105,8 +113,17 @@ class BillingAccountAdmin(UnscopedAdminMixin, admin.ModelAdmin):
         "past_due_since",
     ]  # fmt: skip
 
+    # Who set an override and when are already recorded by the entry itself.
+    audit_exclude = ("overridden_by", "overridden_at")
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # every tenant gets its account when it is created
+
+    def audit_action(self, obj: BillingAccount, verb: str, changed: set[str]) -> str:
+        return "plan.changed" if "plan" in changed else "billing.override_changed"
+
+    def audit_label(self, obj: BillingAccount) -> str:
+        return obj.tenant.name
 
     def save_model(self, request: HttpRequest, obj: BillingAccount, form, change: bool) -> None:
         override_fields = {"monthly_units_override", "requests_per_minute_override", "override_reason"}

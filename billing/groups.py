@@ -21,7 +21,9 @@ _BILLING_MODELS = (
 # group -> (app_label, codename) pairs.
 GROUP_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     # Finance reads everything in billing, and tenants to see who is who; it changes nothing.
-    FINANCE: [("billing", f"view_{model}") for model in _BILLING_MODELS] + [("tenants", "view_tenant")],
+    # Both read the audit log (who changed plans, keys, members...); nobody may change it.
+    FINANCE: [("billing", f"view_{model}") for model in _BILLING_MODELS]
+    + [("tenants", "view_tenant"), ("audit", "view_auditentry")],
     # Staff support tenants: people and limit overrides; billing state comes from Stripe.
     STAFF: [
         ("tenants", "view_tenant"),
@@ -35,6 +37,7 @@ GROUP_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("billing", "view_subscription"),
         ("billing", "view_invoice"),
         ("billing", "view_stripeevent"),
+        ("audit", "view_auditentry"),
     ],
 }
 

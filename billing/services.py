@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.actors import Actor, actor_for
+from audit.services import audit_record
 from billing import finance, metering, notices, quotas, selectors
 from billing.models import DEFAULT_PLAN, BillingAccount, Invoice, Notice, Plan, UsageDaily, UsageMonthly
 from tenants.models import Tenant
@@ -24,11 +26,21 @@ def account_ensure(*, tenant: Tenant) -> BillingAccount:
 
 
 @transaction.atomic
-def account_plan_set(*, tenant: Tenant, plan_code: str) -> BillingAccount:
+def account_plan_set(*, tenant: Tenant, plan_code: str, by: Actor | None = None) -> BillingAccount:
     """Put a tenant on a plan by staff decision (the demo, an Enterprise deal); limits apply at once."""
     account = account_ensure(tenant=tenant)
+    before = account.plan.code
     account.plan = Plan.objects.get(code=plan_code)
     account.save(update_fields=["plan"])  # billing.signals replaces the cached limits
+    if before != plan_code:
+        audit_record(
+            tenant=tenant,
+            actor=actor_for(by=by),
+            action="plan.changed",
+            target=("billingaccount", account.pk, tenant.name),
+            before={"plan": before},
+            after={"plan": plan_code},
+        )
     return account
 
 

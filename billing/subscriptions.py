@@ -22,6 +22,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from audit.actors import STRIPE, SYSTEM, Actor
+from audit.services import audit_record
 from billing import metering
 from billing import stripe_gateway as gateway
 from billing.limits import limits_changed
@@ -250,7 +252,7 @@ def subscription_current(*, tenant: Tenant | int) -> Subscription | None:
     return min(subs, key=lambda s: (_STATUS_RANK.get(s.status, 2), -(s.created or oldest).timestamp()))
 
 
-def _follow(tenant: Tenant) -> list[_Email]:
+def _follow(tenant: Tenant, *, by: Actor) -> list[_Email]:
     """Set the tenant's plan and subscription status from its subscriptions; the emails due.
 
     Active or trialing: that subscription's plan. Past due: the plan is kept for
@@ -292,6 +294,14 @@ def _follow(tenant: Tenant) -> list[_Email]:
             plan=plan, subscription_status=status, past_due_since=past_due_since
         )
     if changed_plan:
+        audit_record(
+            tenant=tenant,
+            actor=by,
+            action="plan.changed",
+            target=("billingaccount", account.pk, tenant.name),
+            before={"plan": account.plan.code, "subscription_status": account.subscription_status},
+            after={"plan": plan.code, "subscription_status": status},
+        )
         logger.info(
             "tenant %s: plan %s -> %s (subscription %s)", tenant.pk, account.plan.code, plan.code, status
         )
@@ -326,11 +336,11 @@ def _number(value: int | None) -> str:
     return f"{value:,}" if value is not None else "unlimited"
 
 
-def account_follow(*, account: BillingAccount) -> BillingAccount:
+def account_follow(*, account: BillingAccount, by: Actor = SYSTEM) -> BillingAccount:
     """Set the account's plan and status from the tenant's subscriptions, then send the
-    emails that are due (each once)."""
+    emails that are due (each once). ``by``: Pricelab itself (the grace period ran out)."""
     with transaction.atomic():
-        emails = _follow(account.tenant)
+        emails = _follow(account.tenant, by=by)
     _send(emails)
     account.refresh_from_db()
     return account
@@ -362,7 +372,7 @@ def _subscription_sync(subscription_id: str) -> Outcome:
         if row is None:
             return Outcome(note=f"Subscription {subscription_id} belongs to no tenant here.")
         tenant = Tenant.objects.get(pk=row.tenant_id)
-        return Outcome(tenant=tenant, emails=_follow(tenant))
+        return Outcome(tenant=tenant, emails=_follow(tenant, by=STRIPE))
 
 
 def _on_subscription(obj: dict[str, Any], event_type: str) -> Outcome:
@@ -613,7 +623,7 @@ def account_sync(*, account: BillingAccount) -> bool:
             subscription_apply(stripe_sub)
         for stripe_invoice in invoices:
             invoice_apply(stripe_invoice)
-        emails = _follow(account.tenant)
+        emails = _follow(account.tenant, by=STRIPE)  # the sync mirrors Stripe's state
     _send(emails)
     account.refresh_from_db()
     if account.plan_id != plan_before:

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "pricing",
     "experiments",
     "billing",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +63,8 @@ MIDDLEWARE = [
     "config.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",
+    # Early: the request's id, address and agent are known to everything after it (audit log).
+    "audit.context.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.limits.RequestSizeLimitMiddleware",
     "corsheaders.middleware.CorsMiddleware",

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("pricing.api_urls")),
     path("api/v1/", include("experiments.api_urls")),
     path("api/v1/", include("billing.api_urls")),
+    path("api/v1/", include("audit.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from a URL: the CSP allows no inline scripts.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("products/", include("pricing.urls")),
     path("webhooks/", include("pricing.webhook_urls")),
     path("experiments/", include("experiments.urls")),
+    path("audit/", include("audit.urls")),
     path("", include("tenants.urls")),
 ]
 

@@ -159,7 +159,9 @@ class ExperimentViewSet(
         if product is None:
             raise exceptions.ValidationError({"product": ["No product with this sku."]})
         try:
-            experiment = services.experiment_create(tenant=self.access.tenant, product=product, **fields)
+            experiment = services.experiment_create(
+                tenant=self.access.tenant, product=product, **fields, **self._who()
+            )
         except DjangoValidationError as error:
             raise _service_errors(error) from None
         return Response(ExperimentOut(experiment).data, status=status.HTTP_201_CREATED)
@@ -173,11 +175,15 @@ class ExperimentViewSet(
         data.is_valid(raise_exception=True)
         try:
             experiment = services.experiment_update(
-                experiment=experiment, changed_by=self.access.user, **data.validated_data
+                experiment=experiment, **self._who(), **data.validated_data
             )
         except DjangoValidationError as error:
             raise _service_errors(error) from None
         return Response(ExperimentOut(experiment).data)
+
+    def _who(self) -> dict:
+        """Who acts, for the price history, the phases and the audit log."""
+        return {"changed_by": self.access.user, "api_key_id": self.access.api_key_id}
 
     def _step(self, step, **kwargs) -> Response:
         try:
@@ -190,13 +196,13 @@ class ExperimentViewSet(
     @action(detail=True, methods=["post"])
     def start(self, request: Request, key: str) -> Response:
         """Start or resume: the product's visitors are split between the variants."""
-        return self._step(services.experiment_start, changed_by=self.access.user)
+        return self._step(services.experiment_start, **self._who())
 
     @extend_schema(request=None, responses={200: ExperimentOut, **_ERRORS, **_CONFLICT})
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, key: str) -> Response:
         """Pause: every visitor gets the base price until the experiment is resumed."""
-        return self._step(services.experiment_pause)
+        return self._step(services.experiment_pause, **self._who())
 
     @extend_schema(request=CompleteIn, responses={200: ExperimentOut, **_ERRORS, **_CONFLICT})
     @action(detail=True, methods=["post"])
@@ -208,15 +214,14 @@ class ExperimentViewSet(
             services.experiment_complete,
             winner_key=data.validated_data.get("winner"),
             rollout=data.validated_data["rollout"],
-            changed_by=self.access.user,
-            api_key_id=self.access.api_key_id,
+            **self._who(),
         )
 
     @extend_schema(request=None, responses={200: ExperimentOut, **_ERRORS, **_CONFLICT})
     @action(detail=True, methods=["post"])
     def archive(self, request: Request, key: str) -> Response:
         """Archive a draft or completed experiment."""
-        return self._step(services.experiment_archive)
+        return self._step(services.experiment_archive, **self._who())
 
     @extend_schema(responses={200: OpenApiResponse(description="Results of the current phase."), **_ERRORS})
     @action(detail=True, methods=["get"])

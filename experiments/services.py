@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.actors import actor_for
+from audit.services import audit_record, diff, snapshot
 from experiments import exposures, selectors
 from experiments.models import Experiment, Phase, ResultsSnapshot, Variant
 from pricing import config, live
@@ -160,6 +162,41 @@ def _announce(experiment: Experiment, source: str) -> None:
     )
 
 
+# What the audit log keeps of an experiment's design (variants are listed beside them).
+_AUDITED_FIELDS = (
+    "name", "hypothesis", "seed", "coverage", "primary_metric", "end_at", "target_sample_size", "status",
+)  # fmt: skip
+
+
+def _audit_state(experiment: Experiment) -> dict[str, Any]:
+    state = {**snapshot(experiment, _AUDITED_FIELDS), "variants": _snapshot(experiment)}
+    # 1 and 1.0000 are one coverage: compare them as one.
+    state["coverage"] = format(Decimal(experiment.coverage).normalize(), "f")
+    return state
+
+
+def _audit(
+    experiment: Experiment,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    changed_by: User | None,
+    api_key_id: int | None,
+) -> None:
+    if before is not None:
+        before, after = diff(before, after)
+        if not after:
+            return  # nothing changed: nothing to record
+    audit_record(
+        tenant=experiment.tenant_id,
+        actor=actor_for(user=changed_by, api_key_id=api_key_id),
+        action=action,
+        target=experiment,
+        before=before,
+        after=after,
+    )
+
+
 @transaction.atomic
 def experiment_create(
     *,
@@ -174,6 +211,8 @@ def experiment_create(
     primary_metric: str = Experiment.Metric.CONVERSION_RATE,
     end_at: datetime | None = None,
     target_sample_size: int | None = None,
+    changed_by: User | None = None,
+    api_key_id: int | None = None,
 ) -> Experiment:
     """Design an experiment (draft). It changes no price until started."""
     if product.tenant_id != tenant.pk:
@@ -196,6 +235,8 @@ def experiment_create(
     except IntegrityError:
         raise ValidationError({"key": f"An experiment with key {key!r} already exists."}) from None
     _set_variants(experiment, cleaned)
+    after = {"product": product.sku, **_audit_state(experiment)}
+    _audit(experiment, "experiment.created", None, after, changed_by, api_key_id)
     return experiment
 
 
@@ -208,6 +249,7 @@ def experiment_update(
     *,
     experiment: Experiment,
     changed_by: User | None = None,
+    api_key_id: int | None = None,
     new_phase_reason: str = "",
     **changes: Any,
 ) -> Experiment:
@@ -225,6 +267,7 @@ def experiment_update(
                 "runs. Give a reason to start a new phase; its results start afresh."
             }
         )
+    before = _audit_state(experiment)
     for field in ("name", "hypothesis", "end_at", "target_sample_size", "primary_metric"):
         if field in changes:
             setattr(experiment, field, changes[field])
@@ -237,6 +280,11 @@ def experiment_update(
     experiment.save()
     if started and touches_assignment:
         _phase_open(experiment, reason=new_phase_reason, changed_by=changed_by)
+    after = _audit_state(experiment)
+    if started and touches_assignment:
+        before["phase"], after["phase"] = experiment.phase - 1, experiment.phase
+        after["new_phase_reason"] = new_phase_reason
+    _audit(experiment, "experiment.updated", before, after, changed_by, api_key_id)
     _changed(experiment)
     return experiment
 
@@ -269,7 +317,9 @@ def _locked(experiment: Experiment, allowed: Sequence[str], action: str) -> Expe
 
 
 @transaction.atomic
-def experiment_start(*, experiment: Experiment, changed_by: User | None = None) -> Experiment:
+def experiment_start(
+    *, experiment: Experiment, changed_by: User | None = None, api_key_id: int | None = None
+) -> Experiment:
     """Start (or resume) an experiment: its product's visitors are split from now on."""
     experiment = _locked(experiment, (Status.DRAFT, Status.PAUSED), "started")
     running = (
@@ -291,17 +341,25 @@ def experiment_start(*, experiment: Experiment, changed_by: User | None = None) 
         raise TransitionError("Another experiment is already running on this product.") from None
     if first_start:
         _phase_open(experiment, reason="started", changed_by=changed_by)
+    action = "experiment.started" if first_start else "experiment.resumed"
+    before = {"status": Status.DRAFT if first_start else Status.PAUSED}
+    _audit(experiment, action, before, {"status": Status.RUNNING}, changed_by, api_key_id)
     _announce(experiment, PriceChange.Source.EXPERIMENT_STARTED)
     _changed(experiment)
     return experiment
 
 
 @transaction.atomic
-def experiment_pause(*, experiment: Experiment) -> Experiment:
-    """Pause: every visitor gets the base price; results keep what was collected."""
+def experiment_pause(
+    *, experiment: Experiment, changed_by: User | None = None, api_key_id: int | None = None
+) -> Experiment:
+    """Pause: every visitor gets the base price; results keep what was collected. Without a
+    person or key, the pause is Pricelab's own (past end_at or at the target sample)."""
     experiment = _locked(experiment, (Status.RUNNING,), "paused")
     experiment.status = Status.PAUSED
     experiment.save()
+    before, after = {"status": Status.RUNNING}, {"status": Status.PAUSED}
+    _audit(experiment, "experiment.paused", before, after, changed_by, api_key_id)
     _announce(experiment, PriceChange.Source.EXPERIMENT_PAUSED)
     _changed(experiment)
     return experiment
@@ -318,6 +376,7 @@ def experiment_complete(
 ) -> Experiment:
     """End the experiment. With a winner and rollout, its price becomes the product's price."""
     experiment = _locked(experiment, (Status.RUNNING, Status.PAUSED), "completed")
+    locked_status = experiment.status
     was_running = experiment.status == Status.RUNNING
     winner = None
     if winner_key is not None:
@@ -333,6 +392,14 @@ def experiment_complete(
     experiment.completed_at = now
     experiment.winner = winner
     experiment.save()
+    _audit(
+        experiment,
+        "experiment.completed",
+        {"status": locked_status, "winner": None},
+        {"status": Status.COMPLETED, "winner": winner.key if winner else None, "rollout": rollout},
+        changed_by,
+        api_key_id,
+    )
     Phase.objects.for_tenant(experiment.tenant_id).filter(experiment=experiment, ended_at=None).update(
         ended_at=now
     )
@@ -355,11 +422,15 @@ def experiment_complete(
 
 
 @transaction.atomic
-def experiment_archive(*, experiment: Experiment) -> Experiment:
+def experiment_archive(
+    *, experiment: Experiment, changed_by: User | None = None, api_key_id: int | None = None
+) -> Experiment:
     """Put a finished or abandoned experiment out of the way."""
     experiment = _locked(experiment, (Status.DRAFT, Status.COMPLETED), "archived")
+    before = {"status": experiment.status}
     experiment.status = Status.ARCHIVED
     experiment.save()
+    _audit(experiment, "experiment.archived", before, {"status": Status.ARCHIVED}, changed_by, api_key_id)
     return experiment
 
 

@@ -145,6 +145,7 @@ class ExperimentCreateView(_DesignView):
                     product=form.cleaned_data["product"],
                     key=form.cleaned_data["key"],
                     variants=formset.specs(),
+                    changed_by=request.user,
                     **form.service_fields(),
                 )
             except ValidationError as error:
@@ -358,7 +359,7 @@ class ExperimentPauseView(_ActionView):
     """Pause: every visitor gets the base price again; results keep what was collected."""
 
     def act(self, experiment: Experiment) -> str:
-        experiment = services.experiment_pause(experiment=experiment)
+        experiment = services.experiment_pause(experiment=experiment, changed_by=self.request.user)
         product = experiment.product
         return (
             f"Paused “{experiment.name}”: every visitor of {product.name} sees "
@@ -390,5 +391,5 @@ class ExperimentArchiveView(_ActionView):
     """Put a draft or completed experiment out of the way (its results stay readable)."""
 
     def act(self, experiment: Experiment) -> str:
-        experiment = services.experiment_archive(experiment=experiment)
+        experiment = services.experiment_archive(experiment=experiment, changed_by=self.request.user)
         return f"Archived “{experiment.name}”. It is listed under Archived."

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit.admin import AuditedAdminMixin
 from pricing import webhooks
 from pricing.models import PricePoint, Product, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.admin import ReadOnlyInline, UnscopedAdminMixin
@@ -37,8 +38,11 @@ class WebhookAttemptInline(ReadOnlyInline):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(UnscopedAdminMixin, admin.ModelAdmin):
-    """Endpoints by URL; the signing secret is never shown here."""
+class WebhookEndpointAdmin(AuditedAdminMixin, UnscopedAdminMixin, admin.ModelAdmin):
+    """Endpoints by URL; the signing secret is never shown here (nor in the audit log)."""
+
+    def audit_action(self, obj: WebhookEndpoint, verb: str, changed: set[str]) -> str:
+        return f"webhook.endpoint_{verb.replace('changed', 'updated')}"
 
     list_display = ["url", "tenant", "active", "created_at"]
     list_filter = ["active"]

@@ -140,7 +140,9 @@ class ProductViewSet(
                     product=product, price=fields["base_price"], source=self._source(), **self._who()
                 )
             if "name" in fields or "active" in fields:
-                services.product_update(product=product, name=fields.get("name"), active=fields.get("active"))
+                services.product_update(
+                    product=product, name=fields.get("name"), active=fields.get("active"), **self._who()
+                )
         except DjangoValidationError as error:
             raise _invalid(error) from None
         product.refresh_from_db()

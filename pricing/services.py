@@ -8,10 +8,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.actors import Actor, actor_for
+from audit.services import audit_record, diff, snapshot
 from pricing import config, live
 from pricing.models import PriceChange, PricePoint, Product
-from pricing.money import MoneyError, parse_amount
+from pricing.money import MoneyError, format_amount, parse_amount
 from tenants.models import ApiKey, Tenant, User
+
+# What the audit log keeps of a new product.
+_PRODUCT_FIELDS = ("sku", "name", "currency", "base_price", "active")
 
 
 class PriceLocked(ValidationError):
@@ -67,6 +72,13 @@ def product_create(
         api_key_id=api_key_id,
         note="created",
     )
+    audit_record(
+        tenant=tenant,
+        actor=actor_for(user=changed_by, api_key_id=api_key_id),
+        action="product.created",
+        target=product,
+        after={**snapshot(product, _PRODUCT_FIELDS), "base_price": format_amount(price, currency)},
+    )
     if active:
         live.price_changed(
             product=product, price=price, previous_price=None, source=PriceChange.Source.CREATED
@@ -76,14 +88,32 @@ def product_create(
 
 
 @transaction.atomic
-def product_update(*, product: Product, name: str | None = None, active: bool | None = None) -> Product:
+def product_update(
+    *,
+    product: Product,
+    name: str | None = None,
+    active: bool | None = None,
+    changed_by: User | None = None,
+    api_key_id: int | None = None,
+) -> Product:
     """Rename a product or take it off sale (an inactive product quotes as unknown)."""
     was_active = product.active
+    before = snapshot(product, ("name", "active"))
     if name is not None:
         product.name = name
     if active is not None:
         product.active = active
     product.save(update_fields=["name", "active", "updated_at"])
+    old, new = diff(before, snapshot(product, ("name", "active")))
+    if new:
+        audit_record(
+            tenant=product.tenant_id,
+            actor=actor_for(user=changed_by, api_key_id=api_key_id),
+            action="product.updated",
+            target=product,
+            before=old,
+            after=new,
+        )
     if product.active != was_active:
         source = PriceChange.Source.ACTIVATED if product.active else PriceChange.Source.DEACTIVATED
         live.price_changed(
@@ -103,6 +133,7 @@ def price_change(
     api_key_id: int | None = None,
     note: str = "",
     experiment: str = "",
+    by: Actor | None = None,
 ) -> PricePoint | None:
     """Set a product's base price and record it in the history. An unchanged price records nothing."""
     new_price = _amount(price, product.currency, field="price")
@@ -139,6 +170,15 @@ def price_change(
         changed_by=changed_by,
         api_key=ApiKey(pk=api_key_id) if api_key_id else None,
         note=note,
+    )
+    audit_record(
+        tenant=product.tenant_id,
+        actor=actor_for(by=by, user=changed_by, api_key_id=api_key_id),
+        action="price.changed",
+        target=product,
+        # In the currency's own decimals, as the API shows prices.
+        before={"base_price": format_amount(previous, product.currency)},
+        after={"base_price": format_amount(new_price, product.currency)},
     )
     live.price_changed(
         product=product, price=new_price, previous_price=previous, source=source, experiment=experiment

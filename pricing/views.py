@@ -151,7 +151,7 @@ class ProductEditView(TenantScopedViewMixin, View):
                     )
                     done.append(f"price changed from {before} to {money(price, product.currency)}")
                 if name != product.name:
-                    services.product_update(product=product, name=name)
+                    services.product_update(product=product, name=name, changed_by=request.user)
                     done.append(f"renamed to {name}")
         except services.PriceLocked as refusal:
             return self._render(product, form, status=409, refusal=" ".join(refusal.messages))
@@ -187,7 +187,9 @@ class ProductActiveView(TenantScopedViewMixin, View):
         form = ProductActiveForm(request.POST)
         if not form.is_valid():
             raise BadRequest("active must be true or false")
-        services.product_update(product=product, active=form.cleaned_data["active"])
+        services.product_update(
+            product=product, active=form.cleaned_data["active"], changed_by=self.request.user
+        )
         if product.active:
             messages.success(request, f"{product.name} is active: visitors get a quote for it again.")
         else:

@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from audit.actors import actor_of
 from config.api import StrictSerializer, error_responses
 from pricing import webhooks
 from pricing.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -91,7 +92,9 @@ class WebhookEndpointViewSet(
         data = EndpointIn(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            endpoint, secret = webhooks.endpoint_create(tenant=self.access.tenant, **data.validated_data)
+            endpoint, secret = webhooks.endpoint_create(
+                tenant=self.access.tenant, by=actor_of(self.access), **data.validated_data
+            )
         except DjangoValidationError as error:
             raise exceptions.ValidationError(error.message_dict) from None
         endpoint.secret = secret
@@ -102,11 +105,11 @@ class WebhookEndpointViewSet(
         endpoint = self.get_object()
         data = EndpointPatch(data=request.data)
         data.is_valid(raise_exception=True)
-        webhooks.endpoint_update(endpoint=endpoint, **data.validated_data)
+        webhooks.endpoint_update(endpoint=endpoint, by=actor_of(self.access), **data.validated_data)
         return Response(EndpointOut(endpoint).data)
 
     def perform_destroy(self, instance: WebhookEndpoint) -> None:
-        webhooks.endpoint_delete(endpoint=instance)
+        webhooks.endpoint_delete(endpoint=instance, by=actor_of(self.access))
 
     def _deliveries(self, endpoint: WebhookEndpoint):
         attempts = WebhookAttempt.objects.for_tenant(self.access.tenant).order_by("attempted_at")

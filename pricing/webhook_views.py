@@ -23,6 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
+from audit.actors import actor_of
 from pricing import selectors, webhooks
 from pricing.models import WebhookDelivery, WebhookEndpoint
 from pricing.webhook_forms import EVENT_TYPE_HELP, EndpointDescriptionForm, EndpointForm
@@ -102,7 +103,9 @@ class WebhookCreateView(TenantScopedViewMixin, FormView):
             return redirect("webhooks")
         fields = {name: value for name, value in form.cleaned_data.items() if name != "submission"}
         try:
-            endpoint, secret = webhooks.endpoint_create(tenant=self.access.tenant, **fields)
+            endpoint, secret = webhooks.endpoint_create(
+                tenant=self.access.tenant, by=actor_of(self.access), **fields
+            )
         except ValidationError as error:
             form.release()
             form.add_error(None, error)  # a dict of errors lands on its fields (url, event_types)
@@ -159,7 +162,7 @@ class WebhookEditView(TenantScopedViewMixin, FormView):
 
     def form_valid(self, form: EndpointDescriptionForm) -> HttpResponse:
         endpoint = webhooks.endpoint_update(
-            endpoint=self.endpoint, description=form.cleaned_data["description"]
+            endpoint=self.endpoint, description=form.cleaned_data["description"], by=actor_of(self.access)
         )
         messages.success(self.request, f"Saved the description of {endpoint.url}.")
         return redirect("webhook_detail", pk=endpoint.pk)
@@ -189,7 +192,7 @@ class WebhookActiveView(_EndpointActionView):
         choice = request.POST.get("active")
         if choice not in ("true", "false"):
             raise BadRequest("active must be true or false")
-        webhooks.endpoint_update(endpoint=endpoint, active=choice == "true")
+        webhooks.endpoint_update(endpoint=endpoint, active=choice == "true", by=actor_of(self.access))
         if endpoint.active:
             messages.success(request, f"Enabled {endpoint.url}: new events are sent to it again.")
         else:
@@ -203,7 +206,7 @@ class WebhookDeleteView(_EndpointActionView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         endpoint = self.get_endpoint()
         url = endpoint.url
-        webhooks.endpoint_delete(endpoint=endpoint)
+        webhooks.endpoint_delete(endpoint=endpoint, by=actor_of(self.access))
         messages.success(request, f"Deleted the endpoint {url} and its delivery history.")
         return redirect("webhooks")
 

@@ -32,6 +32,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actors import Actor, actor_for
+from audit.services import audit_record, diff, snapshot
 from pricing.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.models import Tenant
 
@@ -80,8 +82,13 @@ def url_refusal(url: str) -> str | None:
     return None
 
 
+# What the audit log keeps of an endpoint; never its signing secret.
+_AUDITED_FIELDS = ("url", "description", "event_types", "active")
+
+
+@transaction.atomic
 def endpoint_create(
-    *, tenant: Tenant, url: str, event_types: list[str], description: str = ""
+    *, tenant: Tenant, url: str, event_types: list[str], description: str = "", by: Actor | None = None
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint. Returns it with its signing secret, which is shown only now."""
     refusal = url_refusal(url)
@@ -94,13 +101,26 @@ def endpoint_create(
     endpoint = WebhookEndpoint.objects.create(
         tenant=tenant, url=url, event_types=sorted(set(event_types)), description=description, secret=secret
     )
+    audit_record(
+        tenant=tenant,
+        actor=actor_for(by=by),
+        action="webhook.endpoint_created",
+        target=endpoint,
+        after=snapshot(endpoint, _AUDITED_FIELDS),
+    )
     return endpoint, secret
 
 
+@transaction.atomic
 def endpoint_update(
-    *, endpoint: WebhookEndpoint, description: str | None = None, active: bool | None = None
+    *,
+    endpoint: WebhookEndpoint,
+    description: str | None = None,
+    active: bool | None = None,
+    by: Actor | None = None,
 ) -> WebhookEndpoint:
     """Relabel, pause or resume an endpoint; a paused one's queued deliveries wait untried."""
+    before = snapshot(endpoint, _AUDITED_FIELDS)
     changed = []
     if description is not None:
         endpoint.description = description
@@ -110,11 +130,29 @@ def endpoint_update(
         changed.append("active")
     if changed:
         endpoint.save(update_fields=changed)
+    old, new = diff(before, snapshot(endpoint, _AUDITED_FIELDS))
+    if new:
+        audit_record(
+            tenant=endpoint.tenant_id,
+            actor=actor_for(by=by),
+            action="webhook.endpoint_updated",
+            target=endpoint,
+            before=old,
+            after=new,
+        )
     return endpoint
 
 
-def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+@transaction.atomic
+def endpoint_delete(*, endpoint: WebhookEndpoint, by: Actor | None = None) -> None:
     """Remove an endpoint with its deliveries and attempts; what it was still owed is never sent."""
+    audit_record(
+        tenant=endpoint.tenant_id,
+        actor=actor_for(by=by),
+        action="webhook.endpoint_deleted",
+        target=endpoint,
+        before=snapshot(endpoint, _AUDITED_FIELDS),
+    )
     endpoint.delete()
 
 

@@ -6,6 +6,8 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from audit.actors import Actor
+from audit.admin import AuditedAdminMixin
 from tenants import services
 from tenants.models import ApiKey, Invitation, Membership, Tenant, User
 
@@ -32,6 +34,13 @@ class ReadOnlyInline(UnscopedAdminMixin, admin.TabularInline):
         return False
 
 
+def _member_action(verb: str, changed: set[str]) -> str:
+    """The same codes the team page's changes get."""
+    if verb == "changed":
+        return "member.role_changed" if "role" in changed else "member.changed"
+    return {"created": "member.added", "deleted": "member.removed"}[verb]
+
+
 class MembershipInline(UnscopedAdminMixin, admin.TabularInline):
     model = Membership
     extra = 0
@@ -41,7 +50,7 @@ class MembershipInline(UnscopedAdminMixin, admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "status", "member_count", "created_at"]
     list_filter = ["status", "created_at"]
     search_fields = ["name", "slug", "memberships__user__email"]
@@ -49,6 +58,13 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = ["suspend", "reactivate"]
     date_hierarchy = "created_at"
+    audit_object = "tenant"
+
+    def audit_inline_action(self, obj: Membership, verb: str, changed: set[str]) -> str:
+        return _member_action(verb, changed)
+
+    def audit_label(self, obj: Tenant | Membership) -> str:
+        return obj.user.email if isinstance(obj, Membership) else obj.name
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(member_count=Count("memberships"))
@@ -58,11 +74,11 @@ class TenantAdmin(admin.ModelAdmin):
         return tenant.member_count
 
     def delete_model(self, request: HttpRequest, obj: Tenant) -> None:
-        services.tenant_delete(tenant=obj)
+        services.tenant_delete(tenant=obj, by=Actor.staff(request.user))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for tenant in queryset:
-            services.tenant_delete(tenant=tenant)
+            services.tenant_delete(tenant=tenant, by=Actor.staff(request.user))
 
     @admin.action(
         description="Suspend selected tenants (their keys and members are refused)", permissions=["change"]
@@ -70,28 +86,34 @@ class TenantAdmin(admin.ModelAdmin):
     def suspend(self, request: HttpRequest, queryset: QuerySet) -> None:
         tenants = list(queryset.filter(status=Tenant.Status.ACTIVE))
         for tenant in tenants:
-            services.tenant_suspend(tenant=tenant)
+            services.tenant_suspend(tenant=tenant, by=Actor.staff(request.user))
         self.message_user(request, f"Suspended {len(tenants)} tenant(s).", messages.SUCCESS)
 
     @admin.action(description="Reactivate selected tenants", permissions=["change"])
     def reactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
         tenants = list(queryset.filter(status=Tenant.Status.SUSPENDED))
         for tenant in tenants:
-            services.tenant_reactivate(tenant=tenant)
+            services.tenant_reactivate(tenant=tenant, by=Actor.staff(request.user))
         self.message_user(request, f"Reactivated {len(tenants)} tenant(s).", messages.SUCCESS)
 
 
 @admin.register(Membership)
-class MembershipAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+class MembershipAdmin(AuditedAdminMixin, UnscopedAdminMixin, admin.ModelAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "tenant__name", "tenant__slug"]
     autocomplete_fields = ["user", "tenant"]
     list_select_related = ["user", "tenant"]
 
+    def audit_action(self, obj: Membership, verb: str, changed: set[str]) -> str:
+        return _member_action(verb, changed)
+
+    def audit_label(self, obj: Membership) -> str:
+        return obj.user.email
+
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
+class ApiKeyAdmin(AuditedAdminMixin, UnscopedAdminMixin, admin.ModelAdmin):
     """Keys by prefix and metadata. Staff issue keys with `manage.py apikey_create`,
     which prints the secret once; the admin never sees or stores one."""
 
@@ -102,6 +124,7 @@ class ApiKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
     fields = ["tenant", "name", "prefix", "scopes", "created_by", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = fields
     actions = ["revoke"]
+    audit_object = "apikey"
 
     @admin.display(description="Scopes")
     def scope_list(self, key: ApiKey) -> str:
@@ -118,7 +141,7 @@ class ApiKeyAdmin(UnscopedAdminMixin, admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         keys = list(queryset.filter(revoked_at=None))
         for key in keys:
-            services.api_key_revoke(api_key=key)
+            services.api_key_revoke(api_key=key, by=Actor.staff(request.user))
         self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
 
 
@@ -158,7 +181,7 @@ class InvitationAdmin(UnscopedAdminMixin, admin.ModelAdmin):
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         invitations = list(queryset.filter(accepted_at=None, cancelled_at=None))
         for invitation in invitations:
-            services.invitation_cancel(invitation=invitation, actor=None)
+            services.invitation_cancel(invitation=invitation, actor=None, by=Actor.staff(request.user))
         self.message_user(request, f"Cancelled {len(invitations)} invitation(s).", messages.SUCCESS)
 
 
@@ -175,10 +198,14 @@ class UserEditForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
+    """People. Changes are audited (who made whom staff); passwords never are."""
+
     form = UserEditForm
     add_form = UserCreateForm
     ordering = ["email"]
+    audit_object = "user"
+    audit_exclude = ("last_login",)
     list_display = ["email", "name", "is_staff", "is_active", "date_joined"]
     list_filter = ["is_staff", "is_superuser", "is_active"]
     search_fields = ["email", "name"]

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.actors import actor_of
 from config.api import ErrorSerializer, StrictSerializer, error_responses
 from tenants import services
 from tenants.mixins import TenantScopedAPIMixin
@@ -67,7 +68,9 @@ class TenantView(APIView):
         data.is_valid(raise_exception=True)
         tenant = get_object_or_404(Tenant, pk=request.access.tenant.pk)
         try:
-            services.tenant_origins_set(tenant=tenant, origins=data.validated_data["allowed_origins"])
+            services.tenant_origins_set(
+                tenant=tenant, origins=data.validated_data["allowed_origins"], by=actor_of(request.access)
+            )
         except DjangoValidationError as exc:
             raise ValidationError({"allowed_origins": exc.messages}) from None
         return Response(TenantOut(tenant, context={"access": request.access}).data)
@@ -156,6 +159,7 @@ class ApiKeyViewSet(
                 scopes=scopes,
                 kind=kind,
                 created_by=self.access.user,
+                by=actor_of(self.access),
             )
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
@@ -164,5 +168,5 @@ class ApiKeyViewSet(
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         """Revoke a key. It stops working at once; it stays listed with its revocation time."""
-        services.api_key_revoke(api_key=self.get_object())
+        services.api_key_revoke(api_key=self.get_object(), by=actor_of(self.access))
         return Response(status=status.HTTP_204_NO_CONTENT)

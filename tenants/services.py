@@ -22,6 +22,8 @@ from django.utils.text import slugify
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit.actors import Actor, actor_for
+from audit.services import audit_record
 from pricing import live
 from tenants import apikeys, cors
 from tenants import origins as tenant_origins
@@ -62,13 +64,24 @@ def user_create(*, email: str, password: str | None, name: str = "") -> User:
 
 
 @transaction.atomic
-def tenant_create(*, name: str, owner: User) -> Tenant:
-    """Create a tenant with its first owner."""
+def tenant_create(*, name: str, owner: User, by: Actor | None = None) -> Tenant:
+    """Create a tenant with its first owner (who creates it, unless ``by`` says otherwise)."""
     name = name.strip()
     if not name:
         raise ValidationError({"name": "A tenant needs a name."})
     tenant = Tenant.objects.create(name=name, slug=_unique_slug(name))
-    Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+    membership = Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+    actor = actor_for(by=by, user=owner)
+    audit_record(
+        tenant=tenant, actor=actor, action="tenant.created", target=tenant, after={"name": tenant.name}
+    )
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="member.added",
+        target=_member_target(membership),
+        after={"role": Role.OWNER},
+    )
     from billing.services import account_ensure  # billing builds on tenants
 
     account_ensure(tenant=tenant)
@@ -91,9 +104,23 @@ def _refresh_tenant_keys(tenant: Tenant) -> None:
     transaction.on_commit(functools.partial(apikeys.refresh_tenant, tenant.pk))
 
 
+def _status_audit(tenant: Tenant, status: str, action: str, by: Actor | None) -> None:
+    before = Tenant.objects.filter(pk=tenant.pk).values_list("status", flat=True).first()
+    if before != status:
+        audit_record(
+            tenant=tenant,
+            actor=actor_for(by=by),
+            action=action,
+            target=tenant,
+            before={"status": before},
+            after={"status": status},
+        )
+
+
 @transaction.atomic
-def tenant_suspend(*, tenant: Tenant) -> Tenant:
+def tenant_suspend(*, tenant: Tenant, by: Actor | None = None) -> Tenant:
     """Suspend a tenant: its keys and members are refused until it is reactivated."""
+    _status_audit(tenant, Tenant.Status.SUSPENDED, "tenant.suspended", by)
     Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.SUSPENDED)
     tenant.status = Tenant.Status.SUSPENDED
     _refresh_tenant_keys(tenant)
@@ -102,14 +129,16 @@ def tenant_suspend(*, tenant: Tenant) -> Tenant:
 
 
 @transaction.atomic
-def tenant_reactivate(*, tenant: Tenant) -> Tenant:
+def tenant_reactivate(*, tenant: Tenant, by: Actor | None = None) -> Tenant:
     """Lift a suspension."""
+    _status_audit(tenant, Tenant.Status.ACTIVE, "tenant.reactivated", by)
     Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.ACTIVE)
     tenant.status = Tenant.Status.ACTIVE
     _refresh_tenant_keys(tenant)
     return tenant
 
 
+@transaction.atomic
 def api_key_create(
     *,
     tenant: Tenant,
@@ -117,10 +146,12 @@ def api_key_create(
     scopes: Iterable[str] = (),
     kind: str = KeyKind.SECRET,
     created_by: User | None = None,
+    by: Actor | None = None,
 ) -> tuple[ApiKey, str]:
     """Issue a key. Returns the key and its secret, which is never available again.
 
-    A secret key needs scopes; a publishable key takes none (it may only quote and send events).
+    A secret key needs scopes; a publishable key takes none (it may only quote and send
+    events). ``by``: who issues it when that is not ``created_by`` (another key, staff).
     """
     if kind not in KeyKind.values:
         raise ValidationError({"kind": f"Choose {' or '.join(KeyKind.values)}; got {kind}."})
@@ -157,6 +188,13 @@ def api_key_create(
                 )
         except IntegrityError:
             continue  # prefix collision: draw again
+        audit_record(
+            tenant=tenant,
+            actor=actor_for(by=by, user=created_by),
+            action="apikey.created",
+            target=key,
+            after={"name": key.name, "prefix": key.prefix, "kind": key.kind, "scopes": key.scopes},
+        )
         # A request may have cached this prefix as unknown a moment ago.
         transaction.on_commit(functools.partial(apikeys.refresh, [prefix]))
         return key, raw
@@ -164,25 +202,49 @@ def api_key_create(
 
 
 @transaction.atomic
-def tenant_origins_set(*, tenant: Tenant, origins: list[str]) -> Tenant:
+def tenant_origins_set(*, tenant: Tenant, origins: list[str], by: Actor | None = None) -> Tenant:
     """Replace the web origins whose pages may use the tenant's publishable keys.
 
     Each entry is normalised (tenants.origins); the keys' cached records, which carry the
     list, and the CORS list of all origins are rewritten after commit.
     """
     normalised = tenant_origins.origins_normalise(origins)
+    before = list(Tenant.objects.filter(pk=tenant.pk).values_list("allowed_origins", flat=True).get() or [])
     Tenant.objects.filter(pk=tenant.pk).update(allowed_origins=normalised)
+    if before != normalised:
+        audit_record(
+            tenant=tenant,
+            actor=actor_for(by=by),
+            action="tenant.origins_changed",
+            target=tenant,
+            before={"allowed_origins": before},
+            after={"allowed_origins": normalised},
+        )
     tenant.allowed_origins = normalised
     _refresh_tenant_keys(tenant)
     transaction.on_commit(cors.origins_forget)
     return tenant
 
 
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, by: Actor | None = None) -> ApiKey:
     """Revoke a key at once. Revoking a revoked key changes nothing."""
     now = timezone.now()
-    ApiKey.objects.for_tenant(api_key.tenant_id).filter(pk=api_key.pk, revoked_at=None).update(revoked_at=now)
+    revoked = (
+        ApiKey.objects.for_tenant(api_key.tenant_id)
+        .filter(pk=api_key.pk, revoked_at=None)
+        .update(revoked_at=now)
+    )
     api_key.refresh_from_db(fields=["revoked_at"])
+    if revoked:
+        audit_record(
+            tenant=api_key.tenant_id,
+            actor=actor_for(by=by),
+            action="apikey.revoked",
+            target=api_key,
+            before={"revoked_at": None},
+            after={"revoked_at": now},
+        )
     transaction.on_commit(functools.partial(apikeys.refresh, [api_key.prefix]))
     transaction.on_commit(
         functools.partial(
@@ -193,9 +255,17 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 @transaction.atomic
-def tenant_delete(*, tenant: Tenant) -> None:
-    """Delete a tenant and everything it owns; its keys stop working at once."""
+def tenant_delete(*, tenant: Tenant, by: Actor | None = None) -> None:
+    """Delete a tenant and everything it owns; its keys stop working at once. Its audit log
+    stays, with this deletion as the last entry."""
     prefixes = list(ApiKey.objects.for_tenant(tenant).values_list("prefix", flat=True))
+    audit_record(
+        tenant=tenant,
+        actor=actor_for(by=by),
+        action="tenant.deleted",
+        target=tenant,
+        before={"name": tenant.name, "slug": tenant.slug, "status": tenant.status},
+    )
     tenant.delete()
     transaction.on_commit(functools.partial(apikeys.refresh, prefixes))
 
@@ -215,6 +285,10 @@ INVITATION_TOKEN_BYTES = 32
 # people at a time; the cap stops a compromised or careless account from mailing a list.
 INVITATION_EMAILS_PER_HOUR = 20
 _INVITATION_WINDOW_SECONDS = 3600
+
+
+def _member_target(membership: Membership) -> tuple[str, int, str]:
+    return ("membership", membership.pk, membership.user.email)
 
 
 def _team_lock(tenant_id: int) -> None:
@@ -315,6 +389,13 @@ def invitation_create(*, tenant: Tenant, email: str, role: str, invited_by: User
     invitation = Invitation(tenant=tenant, email=email, role=role, invited_by=invited_by, created_at=now)
     raw = _invitation_token_new(invitation, now)
     invitation.save()
+    audit_record(
+        tenant=tenant,
+        actor=Actor.person(invited_by),
+        action="invitation.sent",
+        target=invitation,
+        after={"email": email, "role": role, "expires_at": invitation.expires_at},
+    )
     return invitation, raw
 
 
@@ -337,17 +418,35 @@ def invitation_resend(*, invitation: Invitation, actor: User) -> tuple[Invitatio
     """Email an open invitation again, with a new link valid for another week; the old link stops working."""
     invitation = _invitation_open_locked(invitation, actor)
     _invitation_emails_count(invitation.tenant_id)
+    expired = invitation.expires_at
     raw = _invitation_token_new(invitation, timezone.now())
     invitation.save(update_fields=["token_hash", "expires_at", "emailed_at"])
+    audit_record(
+        tenant=invitation.tenant_id,
+        actor=Actor.person(actor),
+        action="invitation.resent",
+        target=invitation,
+        before={"expires_at": expired},
+        after={"expires_at": invitation.expires_at},
+    )
     return invitation, raw
 
 
 @transaction.atomic
-def invitation_cancel(*, invitation: Invitation, actor: User | None) -> Invitation:
-    """Withdraw an open invitation: its link stops working at once. ``actor=None``: staff, from admin."""
+def invitation_cancel(*, invitation: Invitation, actor: User | None, by: Actor | None = None) -> Invitation:
+    """Withdraw an open invitation: its link stops working at once. ``actor=None``: staff, from
+    admin (``by`` names them for the audit log)."""
     invitation = _invitation_open_locked(invitation, actor)
     invitation.cancelled_at = timezone.now()
     invitation.save(update_fields=["cancelled_at"])
+    audit_record(
+        tenant=invitation.tenant_id,
+        actor=actor_for(by=by, user=actor),
+        action="invitation.cancelled",
+        target=invitation,
+        before={"cancelled_at": None},
+        after={"cancelled_at": invitation.cancelled_at},
+    )
     return invitation
 
 
@@ -411,12 +510,28 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
             code="wrong_account",
         )
     # Already a member (added another way meanwhile): keep the role they have.
-    membership, _ = Membership.objects.for_tenant(invitation.tenant).get_or_create(
+    membership, joined = Membership.objects.for_tenant(invitation.tenant).get_or_create(
         tenant=invitation.tenant, user=user, defaults={"role": invitation.role}
     )
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(
+        tenant=invitation.tenant,
+        actor=Actor.person(user),
+        action="invitation.accepted",
+        target=invitation,
+        before={"accepted_at": None},
+        after={"accepted_at": invitation.accepted_at},
+    )
+    if joined:
+        audit_record(
+            tenant=invitation.tenant,
+            actor=Actor.person(user),
+            action="member.added",
+            target=_member_target(membership),
+            after={"role": membership.role},
+        )
     return membership
 
 
@@ -444,11 +559,26 @@ def membership_role_change(*, membership: Membership, role: str, actor: User) ->
         return membership
     _owner_keeps(membership=membership, by_themselves=membership.user_id == actor.pk)
     Membership.objects.for_tenant(membership.tenant_id).filter(pk=membership.pk).update(role=role)
+    audit_record(
+        tenant=membership.tenant_id,
+        actor=Actor.person(actor),
+        action="member.role_changed",
+        target=_member_target(membership),
+        before={"role": membership.role},
+        after={"role": role},
+    )
     membership.role = role
     return membership
 
 
-def _membership_delete(membership: Membership) -> None:
+def _membership_delete(membership: Membership, *, actor: Actor, action: str) -> None:
+    audit_record(
+        tenant=membership.tenant_id,
+        actor=actor,
+        action=action,
+        target=_member_target(membership),
+        before={"role": membership.role},
+    )
     Membership.objects.for_tenant(membership.tenant_id).filter(pk=membership.pk).delete()
     # Pages check the membership on every request; open live price feeds are told here.
     transaction.on_commit(
@@ -474,7 +604,7 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
     if membership.role == Role.OWNER and manager.role != Role.OWNER:
         raise PermissionDenied("Only an owner can remove an owner.")
     _owner_keeps(membership=membership, by_themselves=membership.user_id == actor.pk)
-    _membership_delete(membership)
+    _membership_delete(membership, actor=Actor.person(actor), action="member.removed")
 
 
 @transaction.atomic
@@ -487,7 +617,7 @@ def membership_leave(*, membership: Membership) -> None:
         .get(pk=membership.pk)
     )
     _owner_keeps(membership=membership, by_themselves=True)
-    _membership_delete(membership)
+    _membership_delete(membership, actor=Actor.person(membership.user), action="member.left")
 
 
 # --- Passwords and staff two-factor ------------------------------------------------------

@@ -21,6 +21,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_ratelimit.decorators import ratelimit
 
+from audit.actors import actor_of
 from tenants import services
 from tenants.access import (
     SESSION_TENANT_KEY,
@@ -261,7 +262,9 @@ class AllowedOriginsView(ApiKeyListView):
         form = OriginsForm(request.POST)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(origins_form=form), status=400)
-        tenant = services.tenant_origins_set(tenant=self.access.tenant, origins=form.cleaned_data["origins"])
+        tenant = services.tenant_origins_set(
+            tenant=self.access.tenant, origins=form.cleaned_data["origins"], by=actor_of(self.access)
+        )
         count = len(tenant.allowed_origins)
         messages.success(
             request, f"Saved: {count} allowed origin{'s' if count != 1 else ''} for publishable keys."
@@ -282,7 +285,7 @@ class ApiKeyRevokeView(TenantScopedViewMixin, TemplateView):
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         key = get_object_or_404(self.get_queryset(), pk=pk, revoked_at=None)
-        services.api_key_revoke(api_key=key)
+        services.api_key_revoke(api_key=key, by=actor_of(self.access))
         messages.success(request, f"Revoked {key.name} ({key.prefix}…). It stops working now.")
         return redirect("api_keys")
 

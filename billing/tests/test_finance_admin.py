@@ -568,12 +568,13 @@ def permissions_of(name: str) -> set[str]:
 FINANCE_PERMISSIONS = {
     "billing.view_plan", "billing.view_billingaccount", "billing.view_subscription", "billing.view_invoice",
     "billing.view_stripeevent", "billing.view_meterreport", "billing.view_notice", "billing.view_usagedaily",
-    "billing.view_usagemonthly", "tenants.view_tenant",
+    "billing.view_usagemonthly", "tenants.view_tenant", "audit.view_auditentry",
 }  # fmt: skip
 STAFF_PERMISSIONS = {
     "tenants.view_tenant", "tenants.change_tenant", "tenants.view_membership", "tenants.change_membership",
     "tenants.view_apikey", "billing.view_billingaccount", "billing.change_billingaccount",
     "billing.view_plan", "billing.view_subscription", "billing.view_invoice", "billing.view_stripeevent",
+    "audit.view_auditentry",
 }  # fmt: skip
 
 
