@@ -12,7 +12,7 @@ from pricing import services as pricing_services
 from tenants import services as tenant_services
 from tenants.models import Role, Scope
 from tenants.tests.factories import MembershipFactory, UserFactory, api_key_for
-from tenants.tests.helpers import log_in
+from tenants.tests.helpers import log_in, log_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +148,7 @@ def test_staff_see_every_tenants_entries_in_admin_and_cannot_change_or_delete_th
 ):
     pricing_services.product_create(tenant=charlie.tenant, **{**TEA, "sku": "cocoa", "name": "Cocoa"})
     staff = UserFactory(is_staff=True, is_superuser=True)
-    client.force_login(staff)
+    log_in_staff(client, staff)
     listing = client.get(reverse("admin:audit_auditentry_changelist"), {"q": "cocoa"})
     assert listing.status_code == 200 and "cocoa (Cocoa)" in listing.content.decode()
     by_tenant = client.get(
@@ -178,7 +178,7 @@ def test_staff_see_every_tenants_entries_in_admin_and_cannot_change_or_delete_th
 def test_finance_and_staff_groups_read_the_log_in_admin(client, alice, history, group):
     person = UserFactory(is_staff=True)
     person.groups.add(Group.objects.get(name=group))
-    client.force_login(person)
+    log_in_staff(client, person)
     listing = client.get(reverse("admin:audit_auditentry_changelist"))
     assert listing.status_code == 200 and "apikey.revoked" in listing.content.decode()
     entry = AuditEntry.objects.for_tenant(alice.tenant).first()

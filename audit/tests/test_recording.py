@@ -25,7 +25,7 @@ from pricing.models import Product
 from tenants import services as tenant_services
 from tenants.models import ApiKey, Invitation, Membership, Role
 from tenants.tests.factories import MembershipFactory, UserFactory
-from tenants.tests.helpers import log_in
+from tenants.tests.helpers import log_in, log_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def tea(alice):
 @pytest.fixture
 def staff_client(client):
     staff = UserFactory(is_staff=True, is_superuser=True, email="operator@pricelab.test")
-    client.force_login(staff)
+    log_in_staff(client, staff)
     client.staff = staff
     return client
 
@@ -192,7 +192,12 @@ def test_issuing_and_revoking_a_key_records_both_without_the_secret(api, alice):
     secret, key_id = response.json()["secret"], response.json()["id"]
     (created,) = [e for e in entries(alice.tenant, "apikey.created") if e.object_id == str(key_id)]
     new_key = ApiKey.objects.for_tenant(alice.tenant).get(pk=key_id)
-    assert created.after == {"name": "Checkout", "prefix": new_key.prefix, "scopes": ["read"]}
+    assert created.after == {
+        "name": "Checkout",
+        "prefix": new_key.prefix,
+        "kind": "secret",
+        "scopes": ["read"],
+    }
     assert (created.actor_kind, created.actor_label) == ("api_key", alice.key.prefix)
     assert api.delete(f"/api/v1/api-keys/{key_id}/", **alice.auth).status_code == 204
     revoked = only(alice.tenant, "apikey.revoked")
