@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from billing.models import UsageDaily, UsageFlush
 from config.logs import warn_throttled
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +160,15 @@ def _local_month_add(tenant_id: int, month: str, units: int) -> int:
 
 
 def _add(counts: dict[tuple[int, str, str], int]) -> None:
+    # A tenant deleted between its last request and the flush has nowhere for its units to
+    # go; writing them would fail the foreign key and, with it, every later flush.
+    present = set(Tenant.objects.filter(pk__in={t for t, _, _ in counts}).values_list("pk", flat=True))
+    gone = {t for t, _, _ in counts} - present
+    if gone:
+        logger.warning("dropping usage of deleted tenants %s", sorted(gone))
     with transaction.atomic():
         for (tenant_id, kind, day), units in counts.items():
-            if units <= 0:
+            if units <= 0 or tenant_id not in present:
                 continue
             row, created = UsageDaily.objects.for_tenant(tenant_id).get_or_create(
                 tenant_id=tenant_id, day=date.fromisoformat(day), kind=kind, defaults={"units": units}

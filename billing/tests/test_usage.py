@@ -64,3 +64,14 @@ def test_usage_is_per_tenant(api, alice, charlie, tea):
     api.post("/api/v1/quote/", {"visitor_id": "v", "products": ["tea"]}, **alice.auth)
     assert usage(api, charlie)["used"] == 0
     assert usage(api, alice)["used"] == 2
+
+
+def test_units_of_a_deleted_tenant_do_not_block_everyone_elses_flush(api, alice, charlie, tea):
+    api.post("/api/v1/quote/", {"visitor_id": "v", "products": ["tea"]}, **alice.auth)
+    metering.record(tenant_id=charlie.tenant.pk, kind=UsageDaily.Kind.QUOTE, units=2)
+    charlie.tenant.delete()  # between Charlie's last request and the flush
+    metering.flush()
+    assert UsageDaily.objects.for_tenant(alice.tenant).get(kind="quote").units == 1
+    api.post("/api/v1/quote/", {"visitor_id": "w", "products": ["tea"]}, **alice.auth)
+    metering.flush()  # and the next flush is not stuck on Charlie's units either
+    assert UsageDaily.objects.for_tenant(alice.tenant).get(kind="quote").units == 2
