@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from audit.actors import Actor
 from audit.models import AuditEntry
 from audit.services import _is_secret, audit_record, diff, snapshot
+from config.admin import ReadOnlyAdmin
 
 
 def _audited_fields(model: type[models.Model], exclude: tuple[str, ...] = ()) -> list[str]:
@@ -111,7 +112,7 @@ class AuditedAdminMixin:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """Every tenant's audit log and staff's own changes. Entries are written once, by the
     services: nobody adds, changes or deletes one here."""
 
@@ -140,12 +141,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     @admin.display(description="Object")
     def object_summary(self, entry: AuditEntry) -> str:
         return f"{entry.object_type} {entry.object_label or entry.object_id}"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -35,6 +35,7 @@ from billing.models import (
     UsageDaily,
     UsageMonthly,
 )
+from config.admin import ReadOnlyAdmin
 from tenants.admin import UnscopedAdminMixin
 
 # The summary reads subscriptions, accounts and daily usage: who may view all three may see it.
@@ -131,19 +132,6 @@ class BillingAccountAdmin(AuditedAdminMixin, UnscopedAdminMixin, admin.ModelAdmi
             obj.overridden_by = request.user
             obj.overridden_at = timezone.now()
         super().save_model(request, obj, form, change)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows that Stripe, the sync or a service write: anyone who may see them only sees them."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Subscription)

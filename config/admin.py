@@ -6,7 +6,9 @@ the admin treats it as not staff and asks for the code.
 """
 
 from django import forms
+from django.contrib import admin
 from django.contrib.admin.forms import AdminPasswordChangeForm
+from django.http import HttpRequest
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.forms import OTPAuthenticationFormMixin
 
@@ -59,3 +61,17 @@ class AdminSite(OTPAdminSite):
     def __init__(self, name: str = "admin") -> None:
         # OTPAdminSite names itself "otpadmin"; keep "admin" so reverse("admin:...") works.
         super().__init__(name)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that Stripe, the sync or a service write (invoices, events, the audit log):
+    anyone who may see them only sees them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
