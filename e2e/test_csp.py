@@ -15,6 +15,7 @@ from tenants import services as tenant_services
 from tenants.models import KeyKind, User
 from tenants.tests import dashboard_data as data
 from tenants.tests.factories import PASSWORD
+from tenants.tests.helpers import current_code
 
 PAGES = [
     "/",
@@ -115,11 +116,17 @@ def test_the_api_docs_load_and_run_without_a_csp_violation(owner, page: Page):
 
 
 def test_django_admin_loads_and_its_scripts_work_without_a_csp_violation(owner, page: Page):
-    off_the_event_loop(lambda: User.objects.create_superuser("staff-csp@example.com", PASSWORD))
+    def staff_with_authenticator():
+        staff = User.objects.create_superuser("staff-csp@example.com", PASSWORD)
+        device, _ = tenant_services.staff_two_factor_enrol(user=staff)
+        return device
+
+    device = off_the_event_loop(staff_with_authenticator)
     violations = Violations(page)
     page.goto("/admin/login/")
     page.get_by_label("Email").fill("staff-csp@example.com")
     page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Authentication code").fill(current_code(device))
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
     violations.assert_none("/admin/")

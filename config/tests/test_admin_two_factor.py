@@ -5,21 +5,14 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 from django_otp.admin import OTPAdminSite
-from django_otp.oath import TOTP
 
 from tenants import services
 from tenants.tests.factories import PASSWORD, MembershipFactory, UserFactory
-from tenants.tests.helpers import log_in_staff
+from tenants.tests.helpers import current_code, log_in_staff
 
 pytestmark = pytest.mark.django_db
 
 ADMIN_LOGIN = "/admin/login/?next=/admin/"
-
-
-def current_code(device) -> str:
-    """What the staff member's authenticator app shows right now."""
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    return f"{totp.token():0{device.digits}d}"
 
 
 @pytest.fixture

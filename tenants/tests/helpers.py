@@ -2,8 +2,15 @@
 
 from django.test import Client
 from django.urls import reverse
+from django_otp.oath import TOTP
 
 from tenants.models import Tenant, User
+
+
+def current_code(device) -> str:
+    """What a staff member's authenticator app shows right now for ``device`` (a TOTPDevice)."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
 
 
 def log_in(client: Client, user: User, tenant: Tenant) -> Client:
