@@ -85,8 +85,8 @@ def _fast_load(on: bool) -> bool:
 def _load_usage(first_tenant: int, tenants: int) -> None:
     """``tenants`` new tenants, each with two kinds of units on each of USAGE_DAYS days."""
     _execute(
-        "INSERT INTO tenants_tenant (name, slug, status, created_at, price_version) "
-        "SELECT 'Scale ' || i, 'scale-' || i, 'active', now(), 0 FROM generate_series(%s, %s) AS i",
+        "INSERT INTO tenants_tenant (name, slug, status, created_at, price_version, allowed_origins) "
+        "SELECT 'Scale ' || i, 'scale-' || i, 'active', now(), 0, '[]' FROM generate_series(%s, %s) AS i",
         [first_tenant, first_tenant + tenants - 1],
     )
     per_chunk = max(1, LOAD_CHUNK // (2 * USAGE_DAYS))
