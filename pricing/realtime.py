@@ -14,7 +14,7 @@ from django.core import signing
 
 from config.observability import tenant_set
 from tenants import apikeys
-from tenants.models import ApiKey, Membership, Scope, Tenant
+from tenants.models import ApiKey, KeyKind, Membership, Scope, Tenant
 from tenants.selectors import membership_active
 
 TOKEN_SALT = "pricelab.realtime-token"  # noqa: S105  (a namespace for signatures, not a secret)
@@ -36,6 +36,7 @@ class Listener:
     tenant: Tenant | None = None
     close_code: int | None = None
     reason: str = ""
+    message: str = ""  # for a person reading the refusal (the SSE feed's JSON answer)
     api_key_id: int | None = None  # the key the connection stands on, directly or by token
     user_id: int | None = None  # the person it stands on, by session or by a token they minted
 
@@ -78,9 +79,20 @@ def authenticate(scope: dict[str, Any]) -> Listener:
             else None
         )
         if refusal is not None:
-            return Listener(close_code=CLOSE_FORBIDDEN, reason=refusal[0])
+            return Listener(close_code=CLOSE_FORBIDDEN, reason=refusal[0], message=refusal[1])
+        if record.kind == KeyKind.PUBLISHABLE:
+            return Listener(
+                close_code=CLOSE_FORBIDDEN,
+                reason="publishable_key_not_allowed",
+                message="Publishable keys cannot follow the price feed: use a secret key from your "
+                "servers, or a token minted with one (POST /api/v1/realtime/tokens/).",
+            )
         if Scope.READ not in record.scopes:
-            return Listener(close_code=CLOSE_FORBIDDEN, reason="missing_scope")
+            return Listener(
+                close_code=CLOSE_FORBIDDEN,
+                reason="missing_scope",
+                message="This key lacks the read scope the price feed needs.",
+            )
         tenant = Tenant.objects.filter(pk=record.tenant_id).first()
         key_id = record.id
         user_id = None

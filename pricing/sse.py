@@ -89,6 +89,10 @@ async def price_stream(request: HttpRequest) -> HttpResponse:
             error_body("method_not_allowed", f'Method "{request.method}" not allowed.'), status=405
         )
     scope = {
+        # What realtime.authenticate needs to know it is an HTTP request from a page (the
+        # secret-key-from-a-browser check) and this site's own origin.
+        "type": "http",
+        "scheme": request.scheme,
         "headers": [(k.lower().encode(), v.encode("latin-1", "replace")) for k, v in request.headers.items()],
         "query_string": request.META.get("QUERY_STRING", "").encode("latin-1", "replace"),
         "user": await request.auser(),
@@ -97,7 +101,10 @@ async def price_stream(request: HttpRequest) -> HttpResponse:
     listener = await sync_to_async(realtime.authenticate)(scope)
     if listener.tenant is None:
         message = {"not_authenticated": "Send 'Authorization: Bearer <api key>', a token, or log in."}
-        body = error_body(listener.reason, message.get(listener.reason, listener.reason.replace("_", " ")))
+        body = error_body(
+            listener.reason,
+            listener.message or message.get(listener.reason, listener.reason.replace("_", " ")),
+        )
         return JsonResponse(body, status=_STATUS.get(listener.close_code, 403))
     params = realtime.query(scope)
     skus = {s for s in params.get("skus", "").split(",") if s} or None

@@ -33,7 +33,8 @@ class MissingScope(exceptions.PermissionDenied):
 
 class PublishableKeyNotAllowed(exceptions.PermissionDenied):
     default_detail = (
-        "Publishable keys can only quote (POST /api/v1/quote/) and send events (POST /api/v1/events/). "
+        "Publishable keys can only quote (GET or POST /api/v1/quote/) and send events "
+        "(POST /api/v1/events/). "
         "Use a secret key from your servers for everything else."
     )
     default_code = "publishable_key_not_allowed"

@@ -11,6 +11,8 @@ from django.db import connections
 from config.asgi import application
 from pricing import services
 from pricing.models import PricePoint
+from tenants import services as tenant_services
+from tenants.models import KeyKind
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -119,3 +121,27 @@ async def test_sse_with_a_bad_resume_point_is_400(alice):
     stream = Stream("/api/v1/prices/stream", [*bearer(alice), (b"last-event-id", b"yesterday")])
     status, _ = await stream.open()
     assert status == 400
+
+
+async def test_sse_refuses_a_secret_key_sent_from_a_web_page(alice):
+    stream = Stream("/api/v1/prices/stream", [*bearer(alice), (b"origin", b"https://evil.example.com")])
+    status, headers = await stream.open()
+    assert status == 403
+    assert json.loads(await stream.body())["code"] == "secret_key_from_browser"
+    assert "access-control-allow-origin" not in headers
+    # From the server (no Origin), the same key follows the feed.
+    stream = Stream("/api/v1/prices/stream", bearer(alice))
+    status, _ = await stream.open()
+    assert status == 200
+    await stream.close()
+
+
+async def test_sse_refuses_a_publishable_key_with_a_clear_code(alice):
+    _, publishable = await sync_to_async(tenant_services.api_key_create)(
+        tenant=alice.tenant, name="Storefront", kind=KeyKind.PUBLISHABLE
+    )
+    stream = Stream("/api/v1/prices/stream", [(b"authorization", f"Bearer {publishable}".encode())])
+    status, _ = await stream.open()
+    body = json.loads(await stream.body())
+    assert status == 403 and body["code"] == "publishable_key_not_allowed"
+    assert "secret key" in body["message"]
