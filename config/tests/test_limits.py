@@ -154,6 +154,27 @@ def test_plain_prices_as_strings_or_numbers_are_taken(api, alice, price, stored)
     assert response.json()["base_price"] == stored
 
 
+@pytest.mark.parametrize("written", ["1e3", "1E1", "1e-1", "19.999999999999999999", "1.0e2"])
+def test_json_numbers_are_judged_as_written_not_as_floats(api, alice, written):
+    # As floats, 1e3 would read "1000.0" and 19.999999999999999999 "20.0": both would pass.
+    body = '{"sku": "tea", "name": "Tea", "currency": "EUR", "base_price": ' + written + "}"
+    response = api.post("/api/v1/products/", body, content_type="application/json", **alice.auth)
+    assert response.status_code == 400, response.content
+    assert "base_price" in response.json()["details"]
+    assert not Product.objects.for_tenant(alice.tenant).exists()
+
+
+def test_a_json_number_revenue_with_an_exponent_is_rejected_alone(api, alice, running):
+    body = (
+        '{"events": [{"type": "conversion", "visitor_id": "a", "product": "tea", "revenue": 1e3},'
+        ' {"type": "conversion", "visitor_id": "b", "product": "tea", "revenue": 10.5}]}'
+    )
+    response = api.post("/api/v1/events/", body, content_type="application/json", **alice.auth)
+    answer = response.json()
+    assert answer["accepted"] == 1
+    assert [(e["index"], e["code"]) for e in answer["errors"]] == [(0, "invalid_revenue")]
+
+
 def test_prices_past_the_largest_or_with_too_many_decimals_are_refused(api, alice):
     for price, words in (("1000000000000", "at most"), ("9.999", "decimal places"), ("-1", "zero or more")):
         response = post_json(api, alice, "/api/v1/products/", {**TEA, "base_price": price})
