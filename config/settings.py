@@ -269,9 +269,11 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Pricelab")
 # Admin pages never show a device's secret or QR code, nor backup codes: one staff member
 # must not be able to read another's second factor.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
-# Staff may set up their own authenticator after re-entering their password; off, only an
-# operator can (manage.py staff_two_factor).
-STAFF_TWO_FACTOR_SELF_ENROL = env.bool("STAFF_TWO_FACTOR_SELF_ENROL", default=True)
+# Off by default: with self-enrolment on, whoever holds a new staff member's password (before
+# they have an authenticator) could enrol their own phone and reach the admin with it. An
+# operator sets staff up (manage.py staff_two_factor); on, staff may do it after re-entering
+# their password.
+STAFF_TWO_FACTOR_SELF_ENROL = env.bool("STAFF_TWO_FACTOR_SELF_ENROL", default=False)
 
 # API calls without a valid key or session, per IP address a minute (the Free plan's rate).
 API_ANONYMOUS_RATE_PER_MINUTE = env.int("API_ANONYMOUS_RATE_PER_MINUTE", default=60)

@@ -21,6 +21,12 @@ pytestmark = pytest.mark.django_db
 PAGE = "/account/two-factor/"
 
 
+@pytest.fixture(autouse=True)
+def _self_enrolment_on(settings):
+    """The page's own steps are what most tests here try; a deployment turns them on."""
+    settings.STAFF_TWO_FACTOR_SELF_ENROL = True
+
+
 def code_for(secret_b32: str) -> str:
     """What an authenticator app given this key shows now (30 s steps, 6 digits)."""
     from base64 import b32decode
@@ -137,8 +143,8 @@ def test_logged_out_people_are_sent_to_log_in_first(client):
     assert response.status_code == 302 and response["Location"] == f"{reverse('login')}?next={PAGE}"
 
 
-def test_self_setup_can_be_left_to_operators(client, sam, settings):
-    settings.STAFF_TWO_FACTOR_SELF_ENROL = False
+def test_self_setup_is_left_to_operators_unless_turned_on(client, sam, settings):
+    settings.STAFF_TWO_FACTOR_SELF_ENROL = False  # the default
     assert "manage.py staff_two_factor" in client.get(PAGE).text
     assert client.post(PAGE, {"step": "password", "password": PASSWORD}).status_code == 403
 
