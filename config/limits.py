@@ -26,6 +26,13 @@ def body_too_large(request: HttpRequest) -> bool:
         return True
 
 
+def body_unsized(request: HttpRequest) -> bool:
+    """A chunked body without Content-Length: Django would read it as empty, and a create
+    would answer "this field is required" for every field of a body that was sent."""
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return chunked and not request.META.get("CONTENT_LENGTH")
+
+
 class RequestSizeLimitMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -33,4 +40,6 @@ class RequestSizeLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if body_too_large(request):
             return views.request_too_large(request)
+        if body_unsized(request):
+            return views.length_required(request)
         return self.get_response(request)

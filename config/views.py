@@ -47,6 +47,14 @@ def request_too_large(request: HttpRequest) -> HttpResponse:
     return HttpResponse(loader.get_template("413.html").render(), status=413)
 
 
+def length_required(request: HttpRequest) -> HttpResponse:
+    """411: a chunked body with no Content-Length, which Django would read as empty (config.limits)."""
+    message = "Send the body with a Content-Length header; chunked request bodies are not read."
+    if _wants_json(request):
+        return JsonResponse(error_body("length_required", message), status=411)
+    return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Django's own refusals (too many form fields, a host not allowed, a malformed body)."""
     if isinstance(exception, RequestDataTooBig):

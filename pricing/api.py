@@ -40,10 +40,14 @@ class ExperimentRunning(APIException):
     default_code = "experiment_running"
 
 
-def _invalid(error: DjangoValidationError) -> APIException:
+def _invalid(error: DjangoValidationError, fields: dict[str, str] | None = None) -> APIException:
+    """The service's refusal in the API's terms; ``fields`` renames the service's field names
+    to the request's (price_change says ``price``, the API's field is ``base_price``)."""
     if isinstance(error, services.PriceLocked):
         return ExperimentRunning(" ".join(error.messages))
-    return ValidationError(error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages})
+    if not hasattr(error, "error_dict"):
+        return ValidationError({"detail": error.messages})
+    return ValidationError({(fields or {}).get(name, name): m for name, m in error.message_dict.items()})
 
 
 @extend_schema_field({"oneOf": [{"type": "string", "example": "9.90"}, {"type": "number"}]})
@@ -144,7 +148,7 @@ class ProductViewSet(
                     product=product, name=fields.get("name"), active=fields.get("active"), **self._who()
                 )
         except DjangoValidationError as error:
-            raise _invalid(error) from None
+            raise _invalid(error, fields={"price": "base_price"}) from None
         product.refresh_from_db()
         return Response(ProductOut(product).data)
 

@@ -322,3 +322,17 @@ def test_a_csrf_failure_under_the_api_answers_json(alice):
     assert response.status_code == 403
     assert response["Content-Type"] == "application/json"
     assert response.json()["code"]
+
+
+def test_a_chunked_body_without_a_length_is_refused_not_read_as_empty(api, alice):
+    response = api.post(
+        "/api/v1/products/",
+        TEA,
+        format="json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        CONTENT_LENGTH="",
+        **alice.auth,
+    )
+    assert response.status_code == 411
+    assert response.json()["code"] == "length_required"
+    assert not Product.objects.for_tenant(alice.tenant).exists()

@@ -71,6 +71,13 @@ def test_price_change_updates_the_product_and_the_history(api, alice):
     assert prices == ["26.50", "24.90"]
 
 
+def test_a_refused_price_change_names_the_field_the_request_sent(api, alice):
+    api.post("/api/v1/products/", TEA, **alice.auth)
+    response = api.patch("/api/v1/products/tea-1kg/", {"base_price": "-1"}, **alice.auth)
+    assert response.status_code == 400
+    assert list(response.json()["details"]) == ["base_price"]
+
+
 def test_session_edits_are_recorded_as_manual_with_the_person(api, alice):
     api.post("/api/v1/products/", TEA, **alice.auth)
     api.force_login(alice.user)
