@@ -67,7 +67,10 @@ AUTH_RETRY_AFTER_SECONDS = 60
 
 def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
     """The answer to a blocked login or signup attempt (settings.RATELIMIT_VIEW)."""
-    response = render(request, "429.html", status=429)
+    # The address limit and the lockout (axes) can both be in play: the page must not say
+    # the account is fine while that email is locked out.
+    context = {"lockout_minutes": settings.LOGIN_LOCKOUT_MINUTES}
+    response = render(request, "429.html", context, status=429)
     response["Retry-After"] = str(AUTH_RETRY_AFTER_SECONDS)
     return response
 
