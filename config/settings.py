@@ -437,6 +437,10 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+if CELERY_TASK_ALWAYS_EAGER:
+    # The embedded mode runs its periodic jobs in-process every few seconds: a "task
+    # succeeded" line for each would bury the server's own log. Failures still show.
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
 
 # --- Sentry -------------------------------------------------------------------------
 
