@@ -19,12 +19,14 @@ Sessions (cookies) never cross origins: CORS_ALLOW_CREDENTIALS stays off.
 """
 
 import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.cache import cache
 from django.db import connections
 from django.http import HttpRequest
+from redis.exceptions import RedisError
 
 from tenants import origins
 from tenants.models import Tenant
@@ -58,8 +60,17 @@ def _origins_read_off_the_loop() -> frozenset[str]:
 
 
 def origins_all() -> frozenset[str]:
-    """Every origin any tenant lists (cached; one read of the tenants with a list on a miss)."""
-    found = cache.get(_ALL_ORIGINS_KEY)
+    """Every origin any tenant lists (cached; one read of the tenants with a list on a miss).
+
+    With the cache unreachable it is read every time: a browser's call must not fail
+    because Redis is down, when the quote it asks for would still be answered.
+    """
+    try:
+        found = cache.get(_ALL_ORIGINS_KEY)
+    except RedisError:
+        found, reachable = None, False
+    else:
+        reachable = True
     if found is None:
         try:
             asyncio.get_running_loop()
@@ -67,7 +78,9 @@ def origins_all() -> frozenset[str]:
             found = _origins_read()
         else:
             found = _origins_read_off_the_loop()
-        cache.set(_ALL_ORIGINS_KEY, found, ALL_ORIGINS_TTL_SECONDS)
+        if reachable:
+            with contextlib.suppress(RedisError):
+                cache.set(_ALL_ORIGINS_KEY, found, ALL_ORIGINS_TTL_SECONDS)
     return found
 
 

@@ -150,6 +150,28 @@ def test_a_key_revoked_during_the_outage_stays_refused_after_redis_is_back(
     assert quote(api, alice).status_code == 401
 
 
+def test_a_storefront_page_still_quotes_with_its_publishable_key_while_redis_is_down(
+    api, alice, tea_tested, redis, django_capture_on_commit_callbacks
+):
+    shop = "https://shop.example.com"
+    with django_capture_on_commit_callbacks(execute=True):
+        tenant_services.tenant_origins_set(tenant=alice.tenant, origins=[shop])
+        _, publishable = tenant_services.api_key_create(tenant=alice.tenant, name="Web", kind="publishable")
+    redis.start()
+    preflight = api.options("/api/v1/quote/", HTTP_ORIGIN=shop, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    assert preflight.status_code == 200 and preflight["Access-Control-Allow-Origin"] == shop
+    answer = api.post(
+        "/api/v1/quote/",
+        {"visitor_id": "ada", "products": ["tea"]},
+        format="json",
+        HTTP_ORIGIN=shop,
+        HTTP_AUTHORIZATION=f"Bearer {publishable}",
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer["Access-Control-Allow-Origin"] == shop
+    assert answer.json()["items"][0]["price"] in ("10.00", "12.00")
+
+
 def test_writes_still_work_while_redis_is_down(api, alice, redis):
     redis.start()
     response = api.post(
