@@ -251,6 +251,18 @@ def _claim_apply(client, batch: str) -> dict[tuple[int, str, str], int]:
     return counts
 
 
+# A batch's record only has to outlive its claim in Redis, which the next flush (a minute
+# later under beat) drops: a week covers any worker outage the counters would survive.
+FLUSH_RECORD_DAYS = 7
+
+
+def flush_records_prune() -> int:
+    """Forget batch records older than FLUSH_RECORD_DAYS. Returns how many went."""
+    cutoff = datetime.now(UTC) - timedelta(days=FLUSH_RECORD_DAYS)
+    deleted, _ = UsageFlush.objects.filter(applied_at__lt=cutoff).delete()
+    return deleted
+
+
 def flush() -> int:
     """Move counted units into the database, each exactly once. Returns how many were moved.
 

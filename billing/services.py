@@ -89,9 +89,11 @@ def usage_rollup(*, months: list[date] | None = None) -> int:
 
     A recount, not an increment: running it twice, or after a late flush, ends in the same
     rows. Counters are flushed first so that the rollup sees every unit counted so far.
-    Returns how many (tenant, month, kind) rows were written.
+    Returns how many (tenant, month, kind) rows were written. Old flush batch records go
+    too (hourly is often enough for them).
     """
     metering.flush()
+    metering.flush_records_prune()
     months = months or _months_to_roll_up(datetime.now(UTC).date())
     written = 0
     now = timezone.now()

@@ -18,6 +18,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import F
 
+from config.logs import warn_throttled
 from pricing import webhooks
 from pricing.models import PriceChange, Product
 from pricing.money import format_amount
@@ -63,7 +64,15 @@ def _broadcast(tenant_id: int, event: dict[str, Any]) -> None:
         async_to_sync(layer.group_send)(group_name(tenant_id), {"type": "price.changed", "event": event})
     except Exception:
         # The change is committed and in the log; clients catch up by version on reconnect.
-        logger.exception("could not broadcast price change %s of tenant %s", event["version"], tenant_id)
+        # Throttled: with the channel layer's Redis down, every change would add a traceback.
+        warn_throttled(
+            logger,
+            "live-broadcast",
+            "could not broadcast price change %s of tenant %s",
+            event["version"],
+            tenant_id,
+            exc_info=True,
+        )
 
 
 def price_changed(

@@ -75,3 +75,21 @@ def test_units_of_a_deleted_tenant_do_not_block_everyone_elses_flush(api, alice,
     api.post("/api/v1/quote/", {"visitor_id": "w", "products": ["tea"]}, **alice.auth)
     metering.flush()  # and the next flush is not stuck on Charlie's units either
     assert UsageDaily.objects.for_tenant(alice.tenant).get(kind="quote").units == 2
+
+
+def test_the_hourly_rollup_forgets_flush_batches_older_than_a_week(alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import UsageFlush
+    from billing.services import usage_rollup
+
+    now = timezone.now()
+    UsageFlush.objects.create(
+        batch="old", applied_at=now - timedelta(days=metering.FLUSH_RECORD_DAYS, hours=1)
+    )
+    UsageFlush.objects.create(batch="recent", applied_at=now - timedelta(days=1))
+    usage_rollup()
+    assert set(UsageFlush.objects.values_list("batch", flat=True)) >= {"recent"}
+    assert not UsageFlush.objects.filter(batch="old").exists()
