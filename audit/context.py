@@ -9,10 +9,10 @@ import contextvars
 import ipaddress
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from config.observability import request_id_from
+from tenants.lockout import client_ip
 
 USER_AGENT_MAX = 300  # the column's length: agents longer than this are truncated
 
@@ -33,9 +33,8 @@ def current() -> RequestInfo:
 
 
 def _client_ip(request: HttpRequest) -> str | None:
-    # Behind a proxy REMOTE_ADDR is the proxy: use the header the rate limits trust.
-    key = settings.RATELIMIT_IP_META_KEY or "REMOTE_ADDR"
-    value = (request.META.get(key) or "").split(",")[0].strip()
+    """The address the rate limits and the lockout see, as an IP the column takes."""
+    value = (client_ip(request) or "").split(",")[0].strip()
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
