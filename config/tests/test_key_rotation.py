@@ -1,17 +1,11 @@
 """Rotating SECRET_KEY without logging everyone out (docs/OPERATIONS.md, "SECRET_KEY")."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 
+from config.tests.settings_probe import setting_at_start
 from pricing import realtime
 
-ROOT = Path(__file__).resolve().parents[2]
 OLD_KEY = "old-secret-key-" + "o" * 40
 NEW_KEY = "new-secret-key-" + "n" * 40
 
@@ -63,24 +57,7 @@ def test_a_live_feed_token_minted_before_the_rotation_opens_the_feed_only_with_t
 
 
 def test_fallbacks_are_read_from_the_environment_as_a_list():
-    env = {
-        **os.environ,
-        "SECRET_KEY": NEW_KEY,
-        "SECRET_KEY_FALLBACKS": f"{OLD_KEY},older-key",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
-    probe = (
-        "import django, json; django.setup(); from django.conf import settings as s; "
-        "print(json.dumps(s.SECRET_KEY_FALLBACKS))"
+    fallbacks = setting_at_start(
+        "SECRET_KEY_FALLBACKS", SECRET_KEY=NEW_KEY, SECRET_KEY_FALLBACKS=f"{OLD_KEY},older-key"
     )
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [OLD_KEY, "older-key"]
+    assert fallbacks == [OLD_KEY, "older-key"]
