@@ -105,14 +105,20 @@
     };
   }
 
-  function updateInterval(chart, data, field) {
-    const d = intervalData(data, field);
+  // The interval charts have the same two datasets: interval bars (tinted by ``alpha``, a
+  // hex opacity) and a point per variant. A poll replaces their data in place.
+  function setIntervals(chart, d, points, alpha) {
     chart.data.labels = d.labels;
     chart.data.datasets[0].data = d.intervals;
-    chart.data.datasets[0].backgroundColor = d.colours.map(function (c) { return c + "33"; });
+    chart.data.datasets[0].backgroundColor = d.colours.map(function (c) { return c + alpha; });
     chart.data.datasets[0].borderColor = d.colours;
-    chart.data.datasets[1].data = d.values;
+    chart.data.datasets[1].data = points;
     chart.data.datasets[1].pointBackgroundColor = d.colours;
+  }
+
+  function updateInterval(chart, data, field) {
+    const d = intervalData(data, field);
+    setIntervals(chart, d, d.values, "33");
   }
 
   // Uplift over control on the primary metric: horizontal interval bars around 0.
@@ -195,12 +201,7 @@
 
   function updateUplift(chart, data) {
     const d = upliftData(data);
-    chart.data.labels = d.labels;
-    chart.data.datasets[0].data = d.intervals;
-    chart.data.datasets[0].backgroundColor = d.colours.map(function (c) { return c + "55"; });
-    chart.data.datasets[0].borderColor = d.colours;
-    chart.data.datasets[1].data = d.lifts;
-    chart.data.datasets[1].pointBackgroundColor = d.colours;
+    setIntervals(chart, d, d.lifts, "55");
   }
 
   // "2026-11-18" → "18 Nov": the days are UTC dates, shown as such.
