@@ -227,13 +227,18 @@ class SampleSizeView(TenantScopedViewMixin, TemplateView):
         return self.render_to_response(self.get_context_data(**context))
 
 
-class ExperimentDetailView(TenantScopedViewMixin, DetailView):
-    """An experiment's design, its lifecycle controls and its results (polled while it runs)."""
+class _ExperimentPage(TenantScopedViewMixin, DetailView):
+    """One of the tenant's experiments, by its key in the URL."""
 
-    template_name = "experiments/experiment_detail.html"
     scoped_model = Experiment
     slug_field = slug_url_kwarg = "key"
     context_object_name = "experiment"
+
+
+class ExperimentDetailView(_ExperimentPage):
+    """An experiment's design, its lifecycle controls and its results (polled while it runs)."""
+
+    template_name = "experiments/experiment_detail.html"
 
     def refine_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.select_related("product", "winner")
@@ -296,13 +301,10 @@ def _result_tables(results: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(tables, key=lambda table: not table["primary"])
 
 
-class ExperimentResultsView(TenantScopedViewMixin, DetailView):
+class ExperimentResultsView(_ExperimentPage):
     """The results block alone, which the detail page polls every few seconds."""
 
     template_name = "experiments/_results.html"
-    scoped_model = Experiment
-    slug_field = slug_url_kwarg = "key"
-    context_object_name = "experiment"
 
     def refine_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.select_related("product")
