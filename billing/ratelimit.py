@@ -138,6 +138,29 @@ def _deferrable(request: HttpRequest) -> Deferred | None:
     return Deferred(caller=f"key:{record.id}", per_minute=record.limits.requests_per_minute)
 
 
+def defer(request: HttpRequest) -> bool:
+    """Leave the request's rate limit to the quote's own round trip, if it can be (a quote by
+    a key this process holds); ``deferred_finish`` then counts it if the quote did not."""
+    pending = _deferrable(request)
+    if pending is None:
+        return False
+    request._rate_limit_deferred, request._rate_limit_counted = pending, False
+    return True
+
+
+def undefer(request: HttpRequest) -> None:
+    """Forget a deferral whose quote was not answered: the next middleware judges afresh."""
+    request.__dict__.pop("_rate_limit_deferred", None)
+    request.__dict__.pop("_rate_limit_counted", None)
+
+
+def deferred_finish(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """The response to a deferred request, counted if it was refused before it was priced
+    (bad input, say: counted here, as any request is), with its X-RateLimit headers."""
+    refused = count_deferred(request)
+    return _headers(refused or response, request._rate_limit_per_minute, request._rate_limit_usage)
+
+
 def deferred(request: HttpRequest) -> Deferred | None:
     """The request's rate limit, if the middleware left it to the quote and it is not counted yet."""
     if getattr(request, "_rate_limit_counted", True):
@@ -197,13 +220,8 @@ class ApiRateLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
-        pending = _deferrable(request)
-        if pending is not None:
-            request._rate_limit_deferred, request._rate_limit_counted = pending, False
-            response = self.get_response(request)
-            # Refused before it was priced (bad input, say): counted here, as any request is.
-            refused = count_deferred(request)
-            return _headers(refused or response, request._rate_limit_per_minute, request._rate_limit_usage)
+        if defer(request):
+            return deferred_finish(request, self.get_response(request))
         caller, per_minute = _caller(request)
         usage = _usage(request, caller, per_minute) if per_minute else None
         if usage is None or usage["time_left"] < 0:

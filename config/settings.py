@@ -62,12 +62,15 @@ MIDDLEWARE = [
     # First, so that every response and every log line of a request carries its id.
     "config.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",
     # Early: the request's id, address and agent are known to everything after it (audit log).
     "audit.context.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.limits.RequestSizeLimitMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Everything above applies to every request; the quote by API key skips what is below.
+    "pricing.middleware.QuoteShortcutMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,7 +80,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.views.FriendlyMethodNotAllowed",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
     "billing.ratelimit.ApiRateLimitMiddleware",
     # Last, so that it sees the answer of a login that axes refused and replaces it.

@@ -307,14 +307,15 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")  # as DRF's parser: no NaN or Infinity
 
 
-def _quote_direct(request: HttpRequest) -> HttpResponse | None:
+def quote_direct(request: HttpRequest) -> HttpResponse | None:
     """POST /quote/ in its everyday form, answered without DRF's machinery; None: DRF answers.
 
     DRF's request wrapping, negotiation, authentication classes and rendering cost a quote
     several times a bare Django view's CPU (bench/quote.py). The everyday request (a key
-    the rate-limit middleware found in this process's copy and left to the quote, a plain
-    JSON body, no special Accept) is answered here, with the bytes and headers DRF would
-    send; anything else, including every error, goes through QuoteView unchanged.
+    found in this process's copy whose rate limit was left to the quote, a plain JSON body,
+    no special Accept) is answered here, with the bytes and headers DRF would send; anything
+    else, including every error, goes through QuoteView unchanged. Called first by
+    pricing.middleware, ahead of the page middlewares, then by the view.
     """
     held = getattr(request, "_apikey_local", None)
     if request.method != "POST" or held is None or ratelimit.deferred(request) is None:
@@ -405,12 +406,12 @@ class QuoteView(APIView):
 
     @classmethod
     def as_view(cls, **initkwargs):
-        """DRF's view, after the everyday quote is tried without DRF (``_quote_direct``)."""
+        """DRF's view, after the everyday quote is tried without DRF (``quote_direct``)."""
         drf_view = super().as_view(**initkwargs)
 
         @functools.wraps(drf_view)  # keeps cls, initkwargs and csrf_exempt for DRF and the schema
         def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            return _quote_direct(request) or drf_view(request, *args, **kwargs)
+            return quote_direct(request) or drf_view(request, *args, **kwargs)
 
         return view
 

@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from django.db import connection
+from django.http import HttpResponse
+from django.test import RequestFactory
 from django.urls import reverse
 from redis.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -27,6 +29,7 @@ from experiments import services as experiment_services
 from experiments.assignment import assign
 from pricing import api, hotpath
 from pricing import services as pricing_services
+from pricing.middleware import QuoteShortcutMiddleware
 from tenants import services as tenant_services
 
 pytestmark = pytest.mark.django_db
@@ -238,8 +241,49 @@ def test_the_direct_answer_is_byte_for_byte_what_drf_sends(api, alice, tea):
     # An Accept header with parameters is left to DRF's negotiation.
     through_drf = quote(api, alice, "ada", HTTP_ACCEPT="application/json; q=0.9")
     assert direct.content == through_drf.content
-    for header in ("Content-Type", "Allow", "X-RateLimit-Limit", "Vary", "X-Frame-Options"):
-        assert direct.get(header) == through_drf.get(header), header
+    # The direct answer skips the page middlewares (pricing.middleware), not their headers.
+    assert set(direct.headers) == set(through_drf.headers)
+    for header in direct.headers:
+        if header not in ("X-Request-ID", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+            assert direct[header] == through_drf[header], header
+
+
+def _raw_quote(party, body):
+    return RequestFactory().post(
+        "/api/v1/quote/",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=party.auth["HTTP_AUTHORIZATION"],
+    )
+
+
+def test_the_everyday_quote_is_answered_without_the_page_middlewares(api, alice, tea):
+    quote(api, alice, "warm-up")
+
+    def below(request):
+        raise AssertionError("the quote went down the whole middleware stack")
+
+    response = QuoteShortcutMiddleware(below)(_raw_quote(alice, {"visitor_id": "ada", "products": ["tea"]}))
+    assert response.status_code == 200
+    assert json.loads(response.content)["items"][0]["experiment"] == "tea-price"
+    assert response["Content-Length"] == str(len(response.content))
+    assert response["X-RateLimit-Remaining"] == "58"
+
+
+def test_a_quote_the_shortcut_declines_goes_down_the_stack_uncounted(api, alice, tea):
+    quote(api, alice, "warm-up")
+    seen = []
+
+    def below(request):
+        seen.append(ratelimit.deferred(request))
+        return HttpResponse(status=418)
+
+    response = QuoteShortcutMiddleware(below)(_raw_quote(alice, "{bad json"))
+    assert response.status_code == 418
+    assert seen == [None]  # the rate-limit middleware below judges it afresh
+    bad = api.post("/api/v1/quote/", "{bad json", content_type="application/json", **alice.auth)
+    assert bad.status_code == 400
+    assert bad["X-RateLimit-Remaining"] == "58"  # counted once, below
 
 
 def test_unusual_requests_get_drfs_own_answers(api, alice, tea):
