@@ -39,10 +39,19 @@ ACTIONS: dict[str, str] = {
     "user.created": "Account created in admin",
     "user.changed": "Account changed in admin",
     "user.deleted": "Account deleted in admin",
+    "user.password_changed": "Password changed or reset by its owner",
 }
 
 STAFF_ONLY = frozenset(
-    {"plan.created", "plan.edited", "plan.deleted", "user.created", "user.changed", "user.deleted"}
+    {
+        "plan.created",
+        "plan.edited",
+        "plan.deleted",
+        "user.created",
+        "user.changed",
+        "user.deleted",
+        "user.password_changed",
+    }
 )
 # What a tenant's page offers to filter by: the codes a tenant's log can hold.
 TENANT_ACTIONS = {code: label for code, label in ACTIONS.items() if code not in STAFF_ONLY}

@@ -52,6 +52,11 @@ app.conf.beat_schedule = {
         "task": "billing.stripe_tasks.stripe_events_sweep",
         "schedule": crontab(minute="*/10"),
     },
+    # Sign-in records (django-axes) older than tenants.tasks.LOGIN_RECORDS_KEEP_DAYS.
+    "prune-login-records": {
+        "task": "tenants.tasks.login_records_prune",
+        "schedule": crontab(hour=3, minute=47),
+    },
     # Expired sessions pile up in the database otherwise.
     "clear-expired-sessions": {
         "task": "tenants.tasks.sessions_clear_expired",

@@ -624,17 +624,20 @@ def membership_leave(*, membership: Membership) -> None:
 
 
 @transaction.atomic
-def user_password_set(*, user: User, password: str) -> User:
-    """Give a person a new password (changed, reset, or set by staff).
+@transaction.atomic
+def user_password_set(*, user: User, password: str, by: Actor | None = None) -> User:
+    """Give a person a new password (changed, reset, or set by staff: ``by``).
 
     Every other session of theirs ends on its next request (Django checks the session's
     password hash); their open live price feeds are closed after commit, since those
     authenticated once and would otherwise outlive the old password; and failed-login
-    lockouts on their email are lifted, so that a reset is the way out of one.
+    lockouts on their email are lifted, so that a reset is the way out of one. The audit
+    log (staff's, as an account belongs to no one workspace) records that and from where.
     """
     validate_password(password, user)
     user.set_password(password)
     user.save(update_fields=["password"])
+    audit_record(tenant=None, actor=by or Actor.person(user), action="user.password_changed", target=user)
     for tenant_id in memberships_of(user=user).values_list("tenant_id", flat=True):
         transaction.on_commit(
             functools.partial(live.access_withdrawn, tenant_id, user_id=user.pk, reason="password_changed")

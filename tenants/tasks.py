@@ -24,6 +24,23 @@ def sessions_clear_expired() -> None:
     Session.objects.filter(expire_date__lt=timezone.now()).delete()
 
 
+# How long the login records of django-axes are kept (sign-ins, and failures when those are
+# logged): long enough to look into a suspicious sign-in reported weeks later, short enough
+# that one row per sign-in does not grow without end. Lockouts themselves last minutes.
+LOGIN_RECORDS_KEEP_DAYS = 90
+
+
+@shared_task(ignore_result=True)
+def login_records_prune() -> int:
+    """Delete sign-in records older than LOGIN_RECORDS_KEEP_DAYS; the number deleted."""
+    from axes.handlers.database import AxesDatabaseHandler
+
+    handler = AxesDatabaseHandler()
+    return handler.reset_logs(age_days=LOGIN_RECORDS_KEEP_DAYS) + handler.reset_failure_logs(
+        age_days=LOGIN_RECORDS_KEEP_DAYS
+    )
+
+
 @shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
 def invitation_email(*, tenant_id: int, invitation_id: int, token: str) -> bool:
     """Email an invitation's link (once per token; retried if the mail server is unreachable).

@@ -6,12 +6,14 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessLog
 from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from tenants.tasks import LOGIN_RECORDS_KEEP_DAYS, login_records_prune
 from tenants.tests.factories import PASSWORD, UserFactory
 from tenants.tests.helpers import password_works
 
@@ -152,3 +154,17 @@ async def test_the_lockout_page_is_served_under_asgi_too(async_client, settings)
     ]
     assert answers[-1].status_code == 429 and "Logging in is paused" in answers[-1].content.decode()
     assert answers[-1]["Retry-After"] == "900"
+
+
+def test_sign_in_records_older_than_the_keep_period_are_pruned(client, settings):
+    user = UserFactory(email="ada@example.com")
+    for _ in range(2):
+        assert attempt(Client(), user.email, PASSWORD).status_code == 302
+    assert AccessLog.objects.count() == 2
+    old = AccessLog.objects.first()
+    AccessLog.objects.filter(pk=old.pk).update(
+        attempt_time=timezone.now() - timedelta(days=LOGIN_RECORDS_KEEP_DAYS, minutes=1)
+    )
+    assert login_records_prune.delay().get() == 1
+    assert not AccessLog.objects.filter(pk=old.pk).exists()
+    assert AccessLog.objects.count() == 1  # the recent sign-in stays

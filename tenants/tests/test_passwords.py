@@ -8,6 +8,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from audit.models import AuditEntry
 from tenants import services
 from tenants.models import Role, User
 from tenants.tests.factories import PASSWORD, MembershipFactory, UserFactory
@@ -144,3 +145,27 @@ def test_a_reset_ends_every_session_of_the_account(ada):
 def test_logged_out_people_are_sent_to_log_in_first(client):
     response = client.get(reverse("password_change"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_changes_and_resets_are_in_staffs_audit_log_without_the_password(ada):
+    logged_in(ada).post(
+        reverse("password_change"),
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    stranger = Client()
+    form = stranger.get(reset_link(ada.email), follow=True)
+    stranger.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "another-unusual-passphrase", "new_password2": "another-unusual-passphrase"},
+    )
+    entries = AuditEntry.objects.unscoped().filter(action="user.password_changed").order_by("id")
+    assert [(e.tenant_id, e.object_id, e.actor_label) for e in entries] == [
+        (None, str(ada.pk), ada.email)
+    ] * 2
+    assert all(e.before is None and e.after is None and e.ip_address for e in entries)
+    # An account belongs to no one workspace: its members' logs do not show it.
+    assert (
+        not AuditEntry.objects.unscoped()
+        .filter(tenant__isnull=False, action="user.password_changed")
+        .exists()
+    )

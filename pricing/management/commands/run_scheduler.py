@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from billing.tasks import alerts_daily, usage_flush, usage_rollup
 from experiments.tasks import experiments_pause_finished
 from pricing.tasks import webhooks_sweep
-from tenants.tasks import sessions_clear_expired
+from tenants.tasks import login_records_prune, sessions_clear_expired
 
 # Seconds between runs. Webhooks go faster than beat's minute: here the sweep also makes
 # each delivery's first attempt.
@@ -26,6 +26,7 @@ SCHEDULE = [
     (3600, usage_rollup),
     (24 * 3600, alerts_daily),
     (24 * 3600, sessions_clear_expired),
+    (24 * 3600, login_records_prune),
 ]
 
 
