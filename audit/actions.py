@@ -39,7 +39,7 @@ ACTIONS: dict[str, str] = {
     "user.created": "Account created in admin",
     "user.changed": "Account changed in admin",
     "user.deleted": "Account deleted in admin",
-    "user.password_changed": "Password changed or reset by its owner",
+    "user.password_changed": "Password changed, reset, or set by staff",
 }
 
 STAFF_ONLY = frozenset(

@@ -1,10 +1,12 @@
 """Staff admin for tenants, people and keys. Staff cross tenants, so querysets are unscoped."""
 
+from contextvars import ContextVar
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from audit.actors import Actor
 from audit.admin import AuditedAdminMixin
@@ -197,12 +199,29 @@ class UserEditForm(UserChangeForm):
         fields = "__all__"
 
 
+# The staff member on the "set password" page of another person, for the form to name.
+_password_setter: ContextVar[Actor | None] = ContextVar("password_setter", default=None)
+
+
+class StaffSetsPasswordForm(AdminPasswordChangeForm):
+    """Staff giving someone a new password: through the same service as the person's own
+    change (their sessions and live feeds end, lockouts lift, the audit log names the staff)."""
+
+    def set_password_and_save(self, user: User, commit: bool = True, **kwargs: object) -> User:
+        if commit and self.cleaned_data["set_usable_password"]:
+            return services.user_password_set(
+                user=user, password=self.cleaned_data["password1"], by=_password_setter.get()
+            )
+        return super().set_password_and_save(user, commit=commit, **kwargs)
+
+
 @admin.register(User)
 class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
-    """People. Changes are audited (who made whom staff); passwords never are."""
+    """People. Changes are audited (who made whom staff, who set a password), never a password itself."""
 
     form = UserEditForm
     add_form = UserCreateForm
+    change_password_form = StaffSetsPasswordForm
     ordering = ["email"]
     audit_object = "user"
     audit_exclude = ("last_login",)
@@ -218,3 +237,10 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["email", "usable_password", "password1", "password2"]})
     ]
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        token = _password_setter.set(Actor.staff(request.user))
+        try:
+            return super().user_change_password(request, id, form_url)
+        finally:
+            _password_setter.reset(token)

@@ -632,7 +632,7 @@ def user_password_set(*, user: User, password: str, by: Actor | None = None) -> 
     password hash); their open live price feeds are closed after commit, since those
     authenticated once and would otherwise outlive the old password; and failed-login
     lockouts on their email are lifted, so that a reset is the way out of one. The audit
-    log (staff's, as an account belongs to no one workspace) records that and from where.
+    log (staff's, as an account belongs to no one workspace) records who did it and from where.
     """
     validate_password(password, user)
     user.set_password(password)

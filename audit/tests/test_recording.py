@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,7 +26,7 @@ from pricing.models import Product
 from tenants import services as tenant_services
 from tenants.models import ApiKey, Invitation, Membership, Role
 from tenants.tests.factories import MembershipFactory, UserFactory
-from tenants.tests.helpers import log_in, log_in_staff
+from tenants.tests.helpers import log_in, log_in_staff, password_works
 
 pytestmark = pytest.mark.django_db
 
@@ -394,3 +395,25 @@ def test_a_tenants_log_outlives_the_tenant(alice, tea):
     tenant_services.tenant_delete(tenant=alice.tenant, by=Actor.staff(staff))
     kept = AuditEntry.objects.for_tenant(tenant_id).values_list("action", flat=True)
     assert {"price.changed", "tenant.deleted"} <= set(kept)
+
+
+def test_a_password_staff_set_in_admin_goes_through_the_service_and_names_the_staff(staff_client, alice):
+    person = alice.user
+    phone = Client()
+    log_in(phone, person, alice.tenant)
+    url = reverse("admin:auth_user_password_change", args=[person.pk])
+    new = "an-operator-chosen-passphrase"
+    response = staff_client.post(url, {"password1": new, "password2": new, "usable_password": "true"})
+    assert response.status_code == 302, response.content[:2000]
+    entry = AuditEntry.objects.unscoped().get(action="user.password_changed")
+    assert (entry.tenant_id, entry.object_id, entry.actor_label) == (
+        None,
+        str(person.pk),
+        "operator@pricelab.test",
+    )
+    assert password_works(person.email, new)
+    # The person's other sessions ended with the old password, as with their own change.
+    gone = phone.get(reverse("dashboard"))
+    assert gone.status_code == 302 and gone["Location"].startswith(reverse("login"))
+    # Staff's own session goes on.
+    assert staff_client.get(reverse("admin:index")).status_code == 200
