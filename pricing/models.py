@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -107,11 +109,23 @@ class WebhookEndpoint(TenantOwnedModel):
     event_types = models.JSONField(default=list, help_text='Event types to send, e.g. ["price.changed"].')
     # Needed in clear to sign (HMAC is symmetric); shown to the tenant once, never again.
     secret = models.CharField(max_length=64, editable=False)
+    # After a roll, the secret before it also signs until then, so receivers can switch
+    # without refusing a delivery (pricing.webhooks.endpoint_secret_roll).
+    previous_secret = models.CharField(max_length=64, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     def __str__(self) -> str:
         return self.url
+
+    def signing_secrets(self, now: datetime | None = None) -> list[str]:
+        """The secrets that sign a delivery now: the current one, then the previous one
+        while it is still valid."""
+        valid = self.previous_secret and self.previous_secret_expires_at
+        if valid and self.previous_secret_expires_at > (now or timezone.now()):
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
 
 class WebhookDelivery(TenantOwnedModel):

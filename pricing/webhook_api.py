@@ -22,7 +22,20 @@ _ERRORS = error_responses(not_found="No such endpoint or delivery in this tenant
 class EndpointOut(serializers.ModelSerializer):
     class Meta:
         model = WebhookEndpoint
-        fields = ["id", "url", "description", "event_types", "active", "created_at"]
+        fields = [
+            "id",
+            "url",
+            "description",
+            "event_types",
+            "active",
+            "created_at",
+            "previous_secret_expires_at",
+        ]
+        extra_kwargs = {
+            "previous_secret_expires_at": {
+                "help_text": "After a roll: until when the previous secret also signs (null: it does not)."
+            }
+        }
 
 
 class EndpointCreatedOut(EndpointOut):
@@ -46,6 +59,15 @@ class EndpointIn(serializers.Serializer):
 class EndpointPatch(StrictSerializer):
     description = serializers.CharField(max_length=200, required=False)
     active = serializers.BooleanField(required=False)
+
+
+class SecretRollIn(StrictSerializer):
+    keep_previous_hours = serializers.IntegerField(
+        min_value=0,
+        max_value=webhooks.ROLL_KEEP_PREVIOUS_HOURS_MAX,
+        default=webhooks.ROLL_KEEP_PREVIOUS_HOURS,
+        help_text="How long the current secret keeps signing beside the new one (0: it stops now).",
+    )
 
 
 class AttemptOut(serializers.ModelSerializer):
@@ -107,6 +129,20 @@ class WebhookEndpointViewSet(
         data.is_valid(raise_exception=True)
         webhooks.endpoint_update(endpoint=endpoint, by=actor_of(self.access), **data.validated_data)
         return Response(EndpointOut(endpoint).data)
+
+    @extend_schema(
+        request=SecretRollIn,
+        responses={200: EndpointCreatedOut, **_ERRORS},
+        operation_id="webhooks_roll_secret",
+    )
+    @action(detail=True, methods=["post"], url_path="roll-secret")
+    def roll_secret(self, request: Request, pk: int) -> Response:
+        """A new signing secret, in this response only; the old one signs beside it for a while."""
+        endpoint = self.get_object()
+        data = SecretRollIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        webhooks.endpoint_secret_roll(endpoint=endpoint, by=actor_of(self.access), **data.validated_data)
+        return Response(EndpointCreatedOut(endpoint).data)
 
     def perform_destroy(self, instance: WebhookEndpoint) -> None:
         webhooks.endpoint_delete(endpoint=instance, by=actor_of(self.access))

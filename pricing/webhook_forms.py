@@ -47,3 +47,27 @@ class EndpointDescriptionForm(forms.Form):
         required=False,
         max_length=WebhookEndpoint._meta.get_field("description").max_length,
     )
+
+
+# What the roll page offers for how long the previous secret keeps signing.
+KEEP_PREVIOUS_CHOICES = [
+    (0, "No: it stops signing now"),
+    (1, "For 1 hour"),
+    (webhooks.ROLL_KEEP_PREVIOUS_HOURS, "For 24 hours"),
+    (webhooks.ROLL_KEEP_PREVIOUS_HOURS_MAX, "For 7 days"),
+]
+
+
+class SecretRollForm(SubmitOnceForm):
+    """A new signing secret. Once per page: a second roll would end the secret your
+    receiver still uses before you saw the new one."""
+
+    keep_previous_hours = forms.TypedChoiceField(
+        label="Keep the current secret signing too?",
+        choices=KEEP_PREVIOUS_CHOICES,
+        coerce=int,
+        initial=webhooks.ROLL_KEEP_PREVIOUS_HOURS,
+        widget=forms.RadioSelect,
+        help_text="While it does, each delivery carries two signatures, so your receiver keeps "
+        "accepting deliveries until it has the new secret.",
+    )

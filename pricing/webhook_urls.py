@@ -8,6 +8,7 @@ urlpatterns = [
     path("<int:pk>/", views.WebhookDetailView.as_view(), name="webhook_detail"),
     path("<int:pk>/edit/", views.WebhookEditView.as_view(), name="webhook_edit"),
     path("<int:pk>/active/", views.WebhookActiveView.as_view(), name="webhook_active"),
+    path("<int:pk>/roll-secret/", views.WebhookSecretRollView.as_view(), name="webhook_roll_secret"),
     path("<int:pk>/delete/", views.WebhookDeleteView.as_view(), name="webhook_delete"),
     path(
         "<int:pk>/deliveries/<int:delivery_id>/", views.WebhookDeliveryView.as_view(), name="webhook_delivery"

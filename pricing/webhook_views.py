@@ -26,7 +26,7 @@ from django.views.generic import FormView, TemplateView
 from audit.actors import actor_of
 from pricing import selectors, webhooks
 from pricing.models import WebhookDelivery, WebhookEndpoint
-from pricing.webhook_forms import EVENT_TYPE_HELP, EndpointDescriptionForm, EndpointForm
+from pricing.webhook_forms import EVENT_TYPE_HELP, EndpointDescriptionForm, EndpointForm, SecretRollForm
 from tenants.mixins import TenantScopedViewMixin
 from tenants.models import Scope
 
@@ -168,6 +168,39 @@ class WebhookEditView(TenantScopedViewMixin, FormView):
         return redirect("webhook_detail", pk=endpoint.pk)
 
     def form_invalid(self, form: EndpointDescriptionForm) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class WebhookSecretRollView(TenantScopedViewMixin, FormView):
+    """Roll an endpoint's signing secret and show the new one in this response only."""
+
+    template_name = "webhooks/roll.html"
+    scoped_model = WebhookEndpoint
+    required_scope = Scope.ADMIN
+    form_class = SecretRollForm
+
+    @cached_property
+    def endpoint(self) -> WebhookEndpoint:
+        return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(endpoint=self.endpoint, **kwargs)
+
+    def form_valid(self, form: SecretRollForm) -> HttpResponse:
+        if not form.claim():
+            messages.info(self.request, "That secret was already rolled; the new one was shown once.")
+            return redirect("webhook_detail", pk=self.endpoint.pk)
+        secret = webhooks.endpoint_secret_roll(
+            endpoint=self.endpoint,
+            keep_previous_hours=form.cleaned_data["keep_previous_hours"],
+            by=actor_of(self.access),
+        )
+        context = {"endpoint": self.endpoint, "secret": secret, "rolled": True, **_common(self)}
+        response = render(self.request, "webhooks/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def form_invalid(self, form: SecretRollForm) -> HttpResponse:
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 

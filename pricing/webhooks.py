@@ -8,7 +8,8 @@ so two workers never send it at the same time, and receivers dedupe on the event
 which never changes across retries or redeliveries.
 
 Signature (documented in the README): header ``Pricelab-Signature: t=<unix time>,v1=<hex>``
-where ``hex = HMAC-SHA256(secret, f"{t}.{raw body}")``.
+where ``hex = HMAC-SHA256(secret, f"{t}.{raw body}")``. For a while after the secret is
+rolled, a second ``v1=`` made with the previous secret follows the first.
 """
 
 import functools
@@ -97,7 +98,7 @@ def endpoint_create(
     unknown = set(event_types) - set(EVENT_TYPES)
     if not event_types or unknown:
         raise ValidationError({"event_types": f"Choose from {', '.join(EVENT_TYPES)}."})
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    secret = _secret_new()
     endpoint = WebhookEndpoint.objects.create(
         tenant=tenant, url=url, event_types=sorted(set(event_types)), description=description, secret=secret
     )
@@ -109,6 +110,45 @@ def endpoint_create(
         after=snapshot(endpoint, _AUDITED_FIELDS),
     )
     return endpoint, secret
+
+
+# How long the previous secret may keep signing after a roll: a day by default, long
+# enough to deploy the new one; at most a week, after which the old secret must be gone.
+ROLL_KEEP_PREVIOUS_HOURS = 24
+ROLL_KEEP_PREVIOUS_HOURS_MAX = 7 * 24
+
+
+def _secret_new() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+@transaction.atomic
+def endpoint_secret_roll(
+    *, endpoint: WebhookEndpoint, keep_previous_hours: int = ROLL_KEEP_PREVIOUS_HOURS, by: Actor | None = None
+) -> str:
+    """Give an endpoint a new signing secret, shown only now; the current one keeps signing
+    beside it for ``keep_previous_hours`` (0: stops at once). A second roll within that
+    time ends the older secret: only one previous secret signs."""
+    if not 0 <= keep_previous_hours <= ROLL_KEEP_PREVIOUS_HOURS_MAX:
+        raise ValidationError(
+            {"keep_previous_hours": f"Choose from 0 to {ROLL_KEEP_PREVIOUS_HOURS_MAX} hours."}
+        )
+    now = timezone.now()
+    if keep_previous_hours:
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_expires_at = now + timedelta(hours=keep_previous_hours)
+    else:
+        endpoint.previous_secret, endpoint.previous_secret_expires_at = "", None
+    endpoint.secret = _secret_new()
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    audit_record(
+        tenant=endpoint.tenant_id,
+        actor=actor_for(by=by),
+        action="webhook.secret_rolled",
+        target=endpoint,
+        after={"previous_secret_expires_at": endpoint.previous_secret_expires_at},
+    )
+    return endpoint.secret
 
 
 @transaction.atomic
@@ -156,9 +196,11 @@ def endpoint_delete(*, endpoint: WebhookEndpoint, by: Actor | None = None) -> No
     endpoint.delete()
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+def sign(signing_secrets: list[str], timestamp: int, body: bytes) -> str:
+    """The signature header's value: one ``v1=`` per secret, the current secret's first."""
+    signed = f"{timestamp}.".encode() + body
+    digests = (hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest() for secret in signing_secrets)
+    return f"t={timestamp}," + ",".join(f"v1={digest}" for digest in digests)
 
 
 def event_enqueue(*, tenant_id: int, event_type: str, data: dict[str, Any]) -> list[WebhookDelivery]:
@@ -231,7 +273,7 @@ def deliver(*, delivery_id: int) -> WebhookAttempt | None:
             "User-Agent": "Pricelab-Webhooks/1",
             "Pricelab-Event-Id": str(delivery.event_id),
             "Pricelab-Event-Type": delivery.event_type,
-            SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
+            SIGNATURE_HEADER: sign(endpoint.signing_secrets(), timestamp, body),
         },
     )
     started = time.monotonic()

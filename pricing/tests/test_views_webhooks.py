@@ -308,6 +308,51 @@ def test_redeliver_from_the_list_comes_back_to_the_list(owner, endpoint, django_
     assert elsewhere.url == reverse("webhook_delivery", args=[endpoint.pk, delivery.pk])
 
 
+# --- rolling the secret -----------------------------------------------------------------
+
+
+def _submission(page) -> str:
+    return re.search(r'name="submission" value="([^"]+)"', page.text).group(1)
+
+
+def test_the_owner_rolls_the_secret_and_sees_the_new_one_once(owner, alice, endpoint):
+    old = endpoint.secret
+    form = owner.get(reverse("webhook_roll_secret", args=[endpoint.pk]))
+    assert re.search(r'<input type="radio" name="keep_previous_hours" value="24"[^>]*checked', form.text)
+    fields = {"keep_previous_hours": "24", "submission": _submission(form)}
+    response = owner.post(reverse("webhook_roll_secret", args=[endpoint.pk]), fields)
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old and endpoint.signing_secrets() == [endpoint.secret, old]
+    assert re.search(rf'<input id="signing-secret"[^>]*readonly value="{endpoint.secret}"', response.text)
+    assert (
+        "New signing secret" in response.text and "The previous secret signs beside it until" in response.text
+    )
+    detail = owner.get(reverse("webhook_detail", args=[endpoint.pk]))
+    assert endpoint.secret not in detail.text and "The previous secret also signs until" in detail.text
+    # The browser's "resend" rolls nothing: a second roll would end the secret the receiver still has.
+    again = owner.post(reverse("webhook_roll_secret", args=[endpoint.pk]), fields, follow=True)
+    assert "already rolled; the new one was shown once" in again.text
+    endpoint.refresh_from_db()
+    assert endpoint.signing_secrets()[1] == old
+
+
+def test_rolling_with_no_overlap_ends_the_old_secret_at_once(owner, endpoint):
+    response = owner.post(reverse("webhook_roll_secret", args=[endpoint.pk]), {"keep_previous_hours": "0"})
+    assert "The previous secret no longer signs." in response.text
+    endpoint.refresh_from_db()
+    assert endpoint.signing_secrets() == [endpoint.secret] and endpoint.secret != "whsec_test"
+
+
+def test_a_roll_with_a_made_up_overlap_is_refused_beside_the_field(owner, endpoint):
+    response = owner.post(reverse("webhook_roll_secret", args=[endpoint.pk]), {"keep_previous_hours": "9999"})
+    assert response.status_code == 400 and "Select a valid choice" in field_error(
+        response.text, "keep_previous_hours"
+    )
+    endpoint.refresh_from_db()
+    assert endpoint.secret == "whsec_test"
+
+
 # --- who may do what --------------------------------------------------------------------
 
 
@@ -319,11 +364,14 @@ def every_change(endpoint, delivery):
         (reverse("webhook_active", args=[endpoint.pk]), {"active": "false"}),
         (reverse("webhook_delete", args=[endpoint.pk]), {}),
         (reverse("webhook_redeliver", args=[endpoint.pk, delivery.pk]), {}),
+        (reverse("webhook_roll_secret", args=[endpoint.pk]), {"keep_previous_hours": "24"}),
     ]
 
 
 def snapshot(tenant):
-    endpoints = list(WebhookEndpoint.objects.for_tenant(tenant).values_list("url", "description", "active"))
+    endpoints = list(
+        WebhookEndpoint.objects.for_tenant(tenant).values_list("url", "description", "active", "secret")
+    )
     deliveries = list(
         WebhookDelivery.objects.for_tenant(tenant).values_list("status", "attempts", "next_attempt_at")
     )
@@ -341,13 +389,22 @@ def test_members_and_viewers_see_the_pages_without_controls_and_cannot_change_an
     assert PUBLIC_URL in listing.text and "Add endpoint" not in listing.text
     detail = client.get(reverse("webhook_detail", args=[endpoint.pk]))
     assert "HTTP 500" in detail.text
-    for control in ("Redeliver", "Disable", "Delete", "Edit description", 'method="post" action="/webhooks'):
+    controls = (
+        "Redeliver",
+        "Disable",
+        "Delete",
+        "Edit description",
+        "Roll",
+        'method="post" action="/webhooks',
+    )
+    for control in controls:
         assert control not in detail.text
     page = client.get(reverse("webhook_delivery", args=[endpoint.pk, delivery.pk]))
     assert str(delivery.event_id) in page.text and "Redeliver" not in page.text
     before = snapshot(alice.tenant)
     assert client.get(reverse("webhook_new")).status_code == 403
     assert client.get(reverse("webhook_edit", args=[endpoint.pk])).status_code == 403
+    assert client.get(reverse("webhook_roll_secret", args=[endpoint.pk])).status_code == 403
     for url, data in every_change(endpoint, delivery):
         assert client.post(url, data).status_code == 403, url
     assert snapshot(alice.tenant) == before

@@ -9,9 +9,11 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from pricing import services, webhooks
-from pricing.models import PricePoint, WebhookAttempt, WebhookDelivery
+from pricing.models import PricePoint, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from pricing.tasks import webhooks_sweep
+from tenants import services as tenant_services
 
 pytestmark = pytest.mark.django_db
 
@@ -227,8 +229,90 @@ def test_another_tenants_endpoints_and_deliveries_are_404(
         api.post(f"/api/v1/webhooks/{endpoint.pk}/deliveries/{delivery.pk}/redeliver/", **charlie.auth),
         api.patch(f"/api/v1/webhooks/{endpoint.pk}/", {"active": False}, **charlie.auth),
         api.delete(f"/api/v1/webhooks/{endpoint.pk}/", **charlie.auth),
+        api.post(f"/api/v1/webhooks/{endpoint.pk}/roll-secret/", **charlie.auth),
     ):
         assert response.status_code == 404
     assert api.get("/api/v1/webhooks/", **charlie.auth).json()["results"] == []
+    secret = endpoint.secret
     endpoint.refresh_from_db()
-    assert endpoint.active
+    assert endpoint.active and endpoint.secret == secret
+
+
+def _signatures(header: str) -> tuple[str, list[str]]:
+    pairs = [part.split("=", 1) for part in header.split(",")]
+    return next(v for k, v in pairs if k == "t"), [v for k, v in pairs if k == "v1"]
+
+
+def _signed_by(secret: str, header: str, body: bytes) -> bool:
+    t, v1s = _signatures(header)
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, v) for v in v1s)
+
+
+def test_after_a_roll_deliveries_carry_both_signatures_until_the_old_secret_expires(
+    api, alice, tea, private_ok, django_capture_on_commit_callbacks
+):
+    receiver = Receiver()
+    created = api.post("/api/v1/webhooks/", {"url": receiver.url}, **alice.auth).json()
+    rolled = api.post(
+        f"/api/v1/webhooks/{created['id']}/roll-secret/",
+        {"keep_previous_hours": 1},
+        format="json",
+        **alice.auth,
+    )
+    assert rolled.status_code == 200
+    new = rolled.json()["secret"]
+    assert new.startswith("whsec_") and new != created["secret"]
+    assert rolled.json()["previous_secret_expires_at"] is not None
+    assert "secret" not in api.get(f"/api/v1/webhooks/{created['id']}/", **alice.auth).json()
+    reprice(tea, "11.00", django_capture_on_commit_callbacks)
+    # An hour later the old secret no longer signs.
+    WebhookEndpoint.objects.for_tenant(alice.tenant).update(
+        previous_secret_expires_at=timezone.now() - timezone.timedelta(seconds=1)
+    )
+    reprice(tea, "12.00", django_capture_on_commit_callbacks)
+    receiver.close()
+    (during, body1), (after, body2) = receiver.received
+    assert len(_signatures(during["Pricelab-Signature"])[1]) == 2
+    assert _signed_by(new, during["Pricelab-Signature"], body1)
+    assert _signed_by(created["secret"], during["Pricelab-Signature"], body1)
+    assert (
+        _signatures(after["Pricelab-Signature"])[1] and len(_signatures(after["Pricelab-Signature"])[1]) == 1
+    )
+    assert _signed_by(new, after["Pricelab-Signature"], body2)
+    assert not _signed_by(created["secret"], after["Pricelab-Signature"], body2)
+
+
+def test_a_roll_is_audited_without_any_secret(api, alice, private_ok):
+    created = api.post("/api/v1/webhooks/", {"url": "http://127.0.0.1:1/x"}, **alice.auth).json()
+    new = api.post(f"/api/v1/webhooks/{created['id']}/roll-secret/", **alice.auth).json()["secret"]
+    entry = AuditEntry.objects.for_tenant(alice.tenant).get(action="webhook.secret_rolled")
+    assert set(entry.after) == {"previous_secret_expires_at"}
+    text = json.dumps([entry.before, entry.after, entry.object_label])
+    assert new not in text and created["secret"] not in text
+
+
+@pytest.mark.parametrize("hours", [-1, 169, "soon", None])
+def test_a_roll_with_a_bad_overlap_is_refused_and_changes_nothing(api, alice, private_ok, hours):
+    created = api.post("/api/v1/webhooks/", {"url": "http://127.0.0.1:1/x"}, **alice.auth).json()
+    response = api.post(
+        f"/api/v1/webhooks/{created['id']}/roll-secret/",
+        {"keep_previous_hours": hours},
+        format="json",
+        **alice.auth,
+    )
+    assert response.status_code == 400
+    assert (
+        response.json()["code"] == "validation_error" and "keep_previous_hours" in response.json()["details"]
+    )
+    assert WebhookEndpoint.objects.for_tenant(alice.tenant).get().secret == created["secret"]
+
+
+def test_rolling_needs_the_admin_scope(api, alice, private_ok):
+    created = api.post("/api/v1/webhooks/", {"url": "http://127.0.0.1:1/x"}, **alice.auth).json()
+    _, reader = tenant_services.api_key_create(tenant=alice.tenant, name="reader", scopes=["read"])
+    response = api.post(
+        f"/api/v1/webhooks/{created['id']}/roll-secret/", HTTP_AUTHORIZATION=f"Bearer {reader}"
+    )
+    assert response.status_code == 403
+    assert WebhookEndpoint.objects.for_tenant(alice.tenant).get().secret == created["secret"]
