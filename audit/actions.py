@@ -25,6 +25,7 @@ ACTIONS: dict[str, str] = {
     "webhook.endpoint_updated": "Webhook endpoint changed",
     "webhook.endpoint_deleted": "Webhook endpoint deleted",
     "webhook.secret_rolled": "Webhook signing secret rolled",
+    "webhook.redelivered": "Webhook delivery sent again",
     "plan.changed": "Plan changed",
     "billing.override_changed": "Limits overridden by staff",
     "tenant.created": "Workspace created",

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit.actors import Actor
 from audit.admin import AuditedAdminMixin
 from pricing import webhooks
 from pricing.models import PricePoint, Product, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -76,5 +77,5 @@ class WebhookDeliveryAdmin(UnscopedAdminMixin, admin.ModelAdmin):
     def redeliver(self, request, queryset) -> None:
         deliveries = list(queryset)
         for delivery in deliveries:
-            webhooks.redeliver(delivery=delivery)
+            webhooks.redeliver(delivery=delivery, by=Actor.staff(request.user))
         self.message_user(request, f"Queued {len(deliveries)} delivery(ies) again.")

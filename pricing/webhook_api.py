@@ -170,5 +170,5 @@ class WebhookEndpointViewSet(
     def redeliver(self, request: Request, pk: int, delivery_id: int) -> Response:
         """Send a delivery again now, with the same event id."""
         deliveries = self._deliveries(self.get_object())
-        webhooks.redeliver(delivery=get_object_or_404(deliveries, pk=delivery_id))
+        webhooks.redeliver(delivery=get_object_or_404(deliveries, pk=delivery_id), by=actor_of(self.access))
         return Response(DeliveryOut(deliveries.get(pk=delivery_id)).data, status=status.HTTP_202_ACCEPTED)

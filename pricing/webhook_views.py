@@ -286,7 +286,7 @@ class WebhookRedeliverView(_DeliveryMixin, View):
         return redirect("webhook_delivery", pk=delivery.endpoint_id, delivery_id=delivery.pk)
 
     def post(self, request: HttpRequest, pk: int, delivery_id: int) -> HttpResponse:
-        delivery = webhooks.redeliver(delivery=self.get_delivery())
+        delivery = webhooks.redeliver(delivery=self.get_delivery(), by=actor_of(self.access))
         messages.success(
             request,
             f"Redelivery of event {delivery.event_id} queued: it is sent again within seconds, "

@@ -322,10 +322,18 @@ def _record(
     return attempt
 
 
-def redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
+@transaction.atomic
+def redeliver(*, delivery: WebhookDelivery, by: Actor | None = None) -> WebhookDelivery:
     """Send a delivery again now (same event id), whatever its status."""
     WebhookDelivery.objects.for_tenant(delivery.tenant_id).filter(pk=delivery.pk).update(
         status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now()
+    )
+    audit_record(
+        tenant=delivery.tenant_id,
+        actor=actor_for(by=by),
+        action="webhook.redelivered",
+        target=("webhookdelivery", delivery.pk, f"{delivery.event_type} {delivery.event_id}"),
+        before={"status": delivery.status, "attempts": delivery.attempts},
     )
     transaction.on_commit(functools.partial(_enqueue, delivery.pk))
     delivery.refresh_from_db()

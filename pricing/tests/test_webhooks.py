@@ -205,6 +205,12 @@ def test_redelivery_repeats_the_event_id(api, alice, tea, private_ok, django_cap
     receiver.close()
     ids = [headers["Pricelab-Event-Id"] for headers, _ in receiver.received]
     assert len(ids) == 2 and ids[0] == ids[1] == deliveries[0]["event_id"]
+    entry = AuditEntry.objects.for_tenant(alice.tenant).get(action="webhook.redelivered")
+    assert entry.object_id == str(deliveries[0]["id"]) and entry.before == {
+        "status": "succeeded",
+        "attempts": 1,
+    }
+    assert entry.actor_label == alice.key.prefix
 
 
 def test_a_rolled_back_change_owes_no_webhook(alice, tea, private_ok):
