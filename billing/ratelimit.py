@@ -119,7 +119,7 @@ def counter(caller: str, per_minute: int) -> Counter:
 
 def _deferrable(request: HttpRequest) -> Deferred | None:
     """A quote by a key this process holds a copy of: pricing.hotpath counts it."""
-    if request.path != QUOTE_PATH or not settings.REDIS_URL:
+    if request.path_info != QUOTE_PATH or not settings.REDIS_URL:
         return None
     parts = request.META.get("HTTP_AUTHORIZATION", "").split()
     if len(parts) != 2 or parts[0].lower() != "bearer":
@@ -218,7 +218,8 @@ class ApiRateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith(API_PREFIX):
+        # path_info: behind a proxy's prefix (SCRIPT_NAME) the API is still the API.
+        if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         if defer(request):
             return deferred_finish(request, self.get_response(request))

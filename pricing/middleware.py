@@ -2,6 +2,8 @@
 
 from collections.abc import Callable
 
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.exception import response_for_exception
 from django.http import HttpRequest, HttpResponse
 
 from billing import ratelimit
@@ -25,12 +27,29 @@ class QuoteShortcutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path == ratelimit.QUOTE_PATH and request.method == "POST" and ratelimit.defer(request):
+        everyday = request.path_info == ratelimit.QUOTE_PATH and request.method == "POST"
+        if not everyday or not _host_allowed(request) or not ratelimit.defer(request):
+            return self.get_response(request)
+        try:
             response = api.quote_direct(request)
-            if response is not None:
-                response = ratelimit.deferred_finish(request, response)
-                # As CommonMiddleware below would: without it the server chunks the body.
-                response["Content-Length"] = str(len(response.content))
-                return response
+        except Exception as error:
+            # Answered (and logged) as Django would below, where the rate-limit middleware
+            # would count the failed request and label it: so here too.
+            response = response_for_exception(request, error)
+        if response is None:
             ratelimit.undefer(request)
-        return self.get_response(request)
+            return self.get_response(request)
+        response = ratelimit.deferred_finish(request, response)
+        # As CommonMiddleware below would: without it the server chunks the body.
+        response["Content-Length"] = str(len(response.content))
+        return response
+
+
+def _host_allowed(request: HttpRequest) -> bool:
+    """ALLOWED_HOSTS, which CommonMiddleware below checks: a request for another host goes
+    down the stack to get its 400 there."""
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return True

@@ -20,6 +20,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from redis.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
+from rest_framework.test import APIClient
 
 from billing import metering, ratelimit
 from billing.models import BillingAccount
@@ -357,3 +358,33 @@ def test_parallel_quotes_together_never_get_more_than_the_limit(live_server, ali
     assert {status for status, _ in results} <= {200, 429}, results
     assert served == list(range(50))
     assert metering.month_total(tenant_id=alice.tenant.pk) == 50
+
+
+def test_a_quote_for_a_host_not_allowed_is_refused_before_it_is_priced_or_metered(api, alice, tea):
+    quote(api, alice, "warm-up")
+    before = metering.month_total(tenant_id=alice.tenant.pk)
+    assert quote(api, alice, "ada", HTTP_HOST="evil.example").status_code == 400
+    assert metering.month_total(tenant_id=alice.tenant.pk) == before
+
+
+def test_a_quote_that_fails_inside_is_a_500_that_is_still_counted(alice, tea, monkeypatch):
+    client = APIClient(raise_request_exception=False)
+    quote(client, alice, "warm-up")
+
+    def broken(**kwargs):
+        raise RuntimeError("pricing broke")
+
+    monkeypatch.setattr(hotpath.quotes, "price", broken)
+    failed = quote(client, alice, "ada")
+    assert failed.status_code == 500 and failed["X-RateLimit-Remaining"] == "58"
+    assert b"pricing broke" not in failed.content
+    monkeypatch.undo()
+    assert quote(client, alice, "bo")["X-RateLimit-Remaining"] == "57"
+
+
+def test_behind_a_path_prefix_quotes_are_still_rate_limited(api, alice, tea):
+    quote(api, alice, "warm-up", SCRIPT_NAME="/pricelab")
+    response = quote(api, alice, "ada", SCRIPT_NAME="/pricelab")
+    assert response.status_code == 200 and response["X-RateLimit-Remaining"] == "58"
+    other = api.get("/api/v1/tenant/", SCRIPT_NAME="/pricelab", **alice.auth)
+    assert other["X-RateLimit-Remaining"] == "57"
