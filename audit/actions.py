@@ -42,6 +42,7 @@ ACTIONS: dict[str, str] = {
     "user.changed": "Account changed in admin",
     "user.deleted": "Account deleted in admin",
     "user.password_changed": "Password changed, reset, or set by staff",
+    "user.password_disabled": "Password sign-in turned off by staff",
 }
 
 STAFF_ONLY = frozenset(
@@ -53,6 +54,7 @@ STAFF_ONLY = frozenset(
         "user.changed",
         "user.deleted",
         "user.password_changed",
+        "user.password_disabled",
     }
 )
 # What a tenant's page offers to filter by: the codes a tenant's log can hold.

@@ -204,15 +204,17 @@ _password_setter: ContextVar[Actor | None] = ContextVar("password_setter", defau
 
 
 class StaffSetsPasswordForm(AdminPasswordChangeForm):
-    """Staff giving someone a new password: through the same service as the person's own
-    change (their sessions and live feeds end, lockouts lift, the audit log names the staff)."""
+    """Staff giving someone a new password, or turning password sign-in off: through the
+    services (their sessions and live feeds end, the audit log names the staff)."""
 
     def set_password_and_save(self, user: User, commit: bool = True, **kwargs: object) -> User:
-        if commit and self.cleaned_data["set_usable_password"]:
+        if not commit:
+            return super().set_password_and_save(user, commit=commit, **kwargs)
+        if self.cleaned_data["set_usable_password"]:
             return services.user_password_set(
                 user=user, password=self.cleaned_data["password1"], by=_password_setter.get()
             )
-        return super().set_password_and_save(user, commit=commit, **kwargs)
+        return services.user_password_disable(user=user, by=_password_setter.get())
 
 
 @admin.register(User)

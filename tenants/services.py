@@ -624,7 +624,6 @@ def membership_leave(*, membership: Membership) -> None:
 
 
 @transaction.atomic
-@transaction.atomic
 def user_password_set(*, user: User, password: str, by: Actor | None = None) -> User:
     """Give a person a new password (changed, reset, or set by staff: ``by``).
 
@@ -638,12 +637,28 @@ def user_password_set(*, user: User, password: str, by: Actor | None = None) -> 
     user.set_password(password)
     user.save(update_fields=["password"])
     audit_record(tenant=None, actor=by or Actor.person(user), action="user.password_changed", target=user)
+    _feeds_close_after_commit(user)
+    axes_reset(username=user.email)
+    return user
+
+
+@transaction.atomic
+def user_password_disable(*, user: User, by: Actor | None = None) -> User:
+    """Turn a person's password sign-in off (staff locking an account): their sessions end
+    on their next request, their live feeds after commit; a password reset turns it on again."""
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    audit_record(tenant=None, actor=actor_for(by=by), action="user.password_disabled", target=user)
+    _feeds_close_after_commit(user)
+    return user
+
+
+def _feeds_close_after_commit(user: User) -> None:
+    # The feeds authenticated once, at connect: they would outlive the old password.
     for tenant_id in memberships_of(user=user).values_list("tenant_id", flat=True):
         transaction.on_commit(
             functools.partial(live.access_withdrawn, tenant_id, user_id=user.pk, reason="password_changed")
         )
-    axes_reset(username=user.email)
-    return user
 
 
 # Ten backup codes: enough to get through a lost phone and a new one, few enough to print.

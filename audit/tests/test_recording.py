@@ -417,3 +417,29 @@ def test_a_password_staff_set_in_admin_goes_through_the_service_and_names_the_st
     assert gone.status_code == 302 and gone["Location"].startswith(reverse("login"))
     # Staff's own session goes on.
     assert staff_client.get(reverse("admin:index")).status_code == 200
+
+
+def test_staff_turning_password_sign_in_off_is_recorded_and_ends_the_persons_sessions(
+    staff_client, alice, django_capture_on_commit_callbacks, monkeypatch
+):
+    person = alice.user
+    phone = log_in(Client(), person, alice.tenant)
+    closed = []
+    monkeypatch.setattr(
+        tenant_services.live, "access_withdrawn", lambda tenant_id, **kw: closed.append((tenant_id, kw))
+    )
+    url = reverse("admin:auth_user_password_change", args=[person.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(url, {"usable_password": "false", "unset-password": "1"})
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert not person.has_usable_password()
+    entry = AuditEntry.objects.unscoped().get(action="user.password_disabled")
+    assert (entry.tenant_id, entry.object_id, entry.actor_label) == (
+        None,
+        str(person.pk),
+        "operator@pricelab.test",
+    )
+    assert closed == [(alice.tenant.pk, {"user_id": person.pk, "reason": "password_changed"})]
+    gone = phone.get(reverse("dashboard"))
+    assert gone.status_code == 302 and gone["Location"].startswith(reverse("login"))
