@@ -317,6 +317,8 @@ def _versions() -> dict[str, str]:
 
         with psycopg.connect(database_url()) as conn:
             out["PostgreSQL"] = conn.execute("SHOW server_version").fetchone()[0]
+            # What fits in PostgreSQL's own cache decides how scans grow with table size.
+            out["shared_buffers"] = conn.execute("SHOW shared_buffers").fetchone()[0]
     with contextlib.suppress(Exception):
         import redis
 

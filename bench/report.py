@@ -74,7 +74,11 @@ def _machine(runs: dict[str, dict[str, Any]]) -> list[str]:
         ("RAM", f"{m['ram_gb']} GB"),
         ("OS", m["os"]),
         ("Python", m["python"]),
-        ("PostgreSQL", versions.get("PostgreSQL", "?")),
+        (
+            "PostgreSQL",
+            versions.get("PostgreSQL", "?")
+            + (f", shared_buffers {versions['shared_buffers']}" if "shared_buffers" in versions else ""),
+        ),
         ("Redis", versions.get("Redis", "?")),
         (
             "Django / DRF / Channels",
@@ -234,6 +238,16 @@ def _scale(run: dict[str, Any]) -> list[str]:
         "from that snapshot (at most two minutes old; `computed_at` says when); below, they are computed on every "
         "request.",
     ]
+    buffers = run["machine"].get("versions", {}).get("shared_buffers")
+    if buffers:
+        lines += [
+            "",
+            f"Both the rollup and the results read every row of their table (the rollup its whole history, to "
+            f"recount two months). PostgreSQL's own cache here is {buffers} (shared_buffers): the 1M-row tables "
+            f"fit in it, the 10M-row ones do not and are read through the operating system's cache, so part of "
+            f"any growth past 10× is that step rather than more work per row; on this machine the growth moved "
+            f"by a few × between runs of the same code.",
+        ]
     return lines
 
 
