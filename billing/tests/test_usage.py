@@ -93,3 +93,46 @@ def test_the_hourly_rollup_forgets_flush_batches_older_than_a_week(alice):
     usage_rollup()
     assert set(UsageFlush.objects.values_list("batch", flat=True)) >= {"recent"}
     assert not UsageFlush.objects.filter(batch="old").exists()
+
+
+def test_the_rollup_recounts_each_month_in_one_pass_and_rewrites_only_what_changed(alice, charlie):
+    from datetime import date
+
+    from billing.models import UsageMonthly
+    from billing.services import usage_rollup
+
+    october, november = date(2026, 10, 1), date(2026, 11, 1)
+    days = [
+        (alice.tenant, date(2026, 9, 30), "quote", 1000),  # outside both months
+        (alice.tenant, date(2026, 10, 1), "quote", 3),
+        (alice.tenant, date(2026, 10, 31), "quote", 4),
+        (alice.tenant, date(2026, 11, 1), "quote", 5),
+        (alice.tenant, date(2026, 11, 30), "event", 6),
+        (charlie.tenant, date(2026, 11, 15), "quote", 7),
+    ]
+    for tenant, day, kind, units in days:
+        UsageDaily.objects.create(tenant=tenant, day=day, kind=kind, units=units)
+
+    def monthly():
+        return {
+            (row.tenant_id, row.month, row.kind): (row.units, row.rolled_up_at)
+            for row in UsageMonthly.objects.unscoped().all()
+        }
+
+    assert usage_rollup(months=[october, november]) == 4
+    first = monthly()
+    assert {key: units for key, (units, _) in first.items()} == {
+        (alice.tenant.pk, october, "quote"): 7,
+        (alice.tenant.pk, november, "quote"): 5,
+        (alice.tenant.pk, november, "event"): 6,
+        (charlie.tenant.pk, november, "quote"): 7,
+    }
+    assert usage_rollup(months=[october, november]) == 0  # nothing changed: nothing written
+    assert monthly() == first
+    UsageDaily.objects.for_tenant(alice.tenant).filter(day=date(2026, 11, 1)).update(units=9)
+    assert usage_rollup(months=[november, october]) == 1
+    after = monthly()
+    assert after[(alice.tenant.pk, november, "quote")][0] == 9
+    assert {k: v for k, v in after.items() if k != (alice.tenant.pk, november, "quote")} == {
+        k: v for k, v in first.items() if k != (alice.tenant.pk, november, "quote")
+    }
