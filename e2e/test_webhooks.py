@@ -10,9 +10,11 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
+from e2e.helpers import log_in
 from pricing import webhook_views
 from pricing.models import WebhookEndpoint
 from pricing.tests.test_webhooks import Receiver
+from tenants.models import Membership
 from tenants.tests.factories import PASSWORD, MembershipFactory, api_key_for
 
 # The worker delivers within a second of the change and the page polls every 5 s: allow
@@ -43,6 +45,20 @@ def call_api(app_url: str, key: str, method: str, path: str, data: dict) -> None
         assert response.status in (200, 201)
 
 
+def owner_selling_tea(app_url: str) -> tuple[Membership, str]:
+    """An owner of a new shop that sells tea at 10.00, and the shop's API key."""
+    owner = MembershipFactory(role="owner", tenant__name="Tea & Co")
+    _, key = api_key_for(owner.tenant)
+    call_api(
+        app_url,
+        key,
+        "POST",
+        "products/",
+        {"sku": "tea", "name": "Sencha", "currency": "EUR", "base_price": "10.00"},
+    )
+    return owner, key
+
+
 @pytest.fixture
 def receiver():
     receiver = Receiver()
@@ -53,16 +69,8 @@ def receiver():
 def test_a_price_change_is_delivered_signed_shown_with_its_attempt_and_redelivered(
     app_url, page: Page, screenshot, receiver
 ):
-    owner = MembershipFactory(role="owner", tenant__name="Tea & Co")
+    owner, key = owner_selling_tea(app_url)
     tenant = owner.tenant
-    _, key = api_key_for(tenant)
-    call_api(
-        app_url,
-        key,
-        "POST",
-        "products/",
-        {"sku": "tea", "name": "Sencha", "currency": "EUR", "base_price": "10.00"},
-    )
     # Another endpoint, switched off, so the list shows more than one state.
     WebhookEndpoint.objects.create(
         tenant=tenant,
@@ -154,19 +162,8 @@ def test_a_price_change_is_delivered_signed_shown_with_its_attempt_and_redeliver
 def test_rolling_the_secret_keeps_deliveries_verifiable_with_the_old_and_the_new_one(
     app_url, page: Page, screenshot, receiver
 ):
-    owner = MembershipFactory(role="owner", tenant__name="Tea & Co")
-    _, key = api_key_for(owner.tenant)
-    call_api(
-        app_url,
-        key,
-        "POST",
-        "products/",
-        {"sku": "tea", "name": "Sencha", "currency": "EUR", "base_price": "10.00"},
-    )
-    page.goto("/login/")
-    page.get_by_label("Email").fill(owner.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    owner, key = owner_selling_tea(app_url)
+    log_in(page, owner)
     page.goto("/webhooks/new/")
     page.get_by_label("Endpoint URL").fill(receiver.url)
     page.get_by_role("button", name="Add endpoint").click()

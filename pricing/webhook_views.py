@@ -142,23 +142,31 @@ class WebhookDetailView(TenantScopedViewMixin, TemplateView):
         return super().get_context_data(endpoint=endpoint, page=page, **_common(self), **kwargs)
 
 
-class WebhookEditView(TenantScopedViewMixin, FormView):
-    """Relabel an endpoint (its description: what the API's PATCH allows besides active)."""
+class _EndpointFormView(TenantScopedViewMixin, FormView):
+    """A form about one endpoint, for those who may change endpoints."""
 
-    template_name = "webhooks/edit.html"
     scoped_model = WebhookEndpoint
     required_scope = Scope.ADMIN
-    form_class = EndpointDescriptionForm
 
     @cached_property
     def endpoint(self) -> WebhookEndpoint:
         return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
 
-    def get_initial(self) -> dict[str, Any]:
-        return {"description": self.endpoint.description}
-
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(endpoint=self.endpoint, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class WebhookEditView(_EndpointFormView):
+    """Relabel an endpoint (its description: what the API's PATCH allows besides active)."""
+
+    template_name = "webhooks/edit.html"
+    form_class = EndpointDescriptionForm
+
+    def get_initial(self) -> dict[str, Any]:
+        return {"description": self.endpoint.description}
 
     def form_valid(self, form: EndpointDescriptionForm) -> HttpResponse:
         endpoint = webhooks.endpoint_update(
@@ -167,24 +175,12 @@ class WebhookEditView(TenantScopedViewMixin, FormView):
         messages.success(self.request, f"Saved the description of {endpoint.url}.")
         return redirect("webhook_detail", pk=endpoint.pk)
 
-    def form_invalid(self, form: EndpointDescriptionForm) -> HttpResponse:
-        return self.render_to_response(self.get_context_data(form=form), status=400)
 
-
-class WebhookSecretRollView(TenantScopedViewMixin, FormView):
+class WebhookSecretRollView(_EndpointFormView):
     """Roll an endpoint's signing secret and show the new one in this response only."""
 
     template_name = "webhooks/roll.html"
-    scoped_model = WebhookEndpoint
-    required_scope = Scope.ADMIN
     form_class = SecretRollForm
-
-    @cached_property
-    def endpoint(self) -> WebhookEndpoint:
-        return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(endpoint=self.endpoint, **kwargs)
 
     def form_valid(self, form: SecretRollForm) -> HttpResponse:
         if not form.claim():
@@ -199,9 +195,6 @@ class WebhookSecretRollView(TenantScopedViewMixin, FormView):
         response = render(self.request, "webhooks/created.html", context)
         response["Cache-Control"] = "no-store"
         return response
-
-    def form_invalid(self, form: SecretRollForm) -> HttpResponse:
-        return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
 class _EndpointActionView(TenantScopedViewMixin, View):
