@@ -102,14 +102,14 @@ def usage_rollup(*, months: list[date] | None = None) -> int:
     metering.flush()
     metering.flush_records_prune()
     months = sorted(set(months or _months_to_roll_up(datetime.now(UTC).date())))
-    bounds = [(month, (month + timedelta(days=32)).replace(day=1)) for month in months]
+    bounds = [finance.month_bounds(month) for month in months]
     cases = " ".join("WHEN day >= %s AND day < %s THEN %s" for _ in bounds)
     ranges = " OR ".join("(day >= %s AND day < %s)" for _ in bounds)
-    params: list[object] = [timezone.now()]
-    for start, end in bounds:
-        params += [start, end, start]
-    for start, end in bounds:
-        params += [start, end]
+    params = [
+        timezone.now(),
+        *(value for start, end in bounds for value in (start, end, start)),
+        *(value for start_end in bounds for value in start_end),
+    ]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_ROLLUP_SQL.format(cases=cases, ranges=ranges), params)
         return cursor.rowcount
