@@ -19,8 +19,10 @@ class QuoteShortcutMiddleware:
     (bench/quote.py). What sits above it (request id, security headers, CSP, the body size
     limit, CORS) applies to the quote as to every request. The quote is answered by the
     same code as in its view (``pricing.api.quote_direct``) and counted by the same rate
-    limit; anything out of the ordinary (a key this process has not read yet, an error,
-    a changed record) goes down the whole stack to the view, as before.
+    limit. Anything out of the ordinary (a host not in ALLOWED_HOSTS, an unknown or revoked
+    key, a body or header DRF must judge, a record Redis says changed, Redis down) goes down
+    the whole stack to the view, as before; an error while pricing is answered here as
+    Django would answer it below, and counted.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
