@@ -119,13 +119,16 @@ class WebhookEndpoint(TenantOwnedModel):
     def __str__(self) -> str:
         return self.url
 
-    def signing_secrets(self, now: datetime | None = None) -> list[str]:
+    @property
+    def previous_secret_valid_until(self) -> datetime | None:
+        """Until when the secret before a roll still signs; None once it no longer does."""
+        expires = self.previous_secret_expires_at
+        return expires if self.previous_secret and expires and expires > timezone.now() else None
+
+    def signing_secrets(self) -> list[str]:
         """The secrets that sign a delivery now: the current one, then the previous one
         while it is still valid."""
-        valid = self.previous_secret and self.previous_secret_expires_at
-        if valid and self.previous_secret_expires_at > (now or timezone.now()):
-            return [self.secret, self.previous_secret]
-        return [self.secret]
+        return [self.secret, self.previous_secret] if self.previous_secret_valid_until else [self.secret]
 
 
 class WebhookDelivery(TenantOwnedModel):

@@ -20,6 +20,13 @@ _ERRORS = error_responses(not_found="No such endpoint or delivery in this tenant
 
 
 class EndpointOut(serializers.ModelSerializer):
+    previous_secret_expires_at = serializers.DateTimeField(
+        source="previous_secret_valid_until",
+        read_only=True,
+        allow_null=True,
+        help_text="After a roll: until when the previous secret also signs (null: it does not).",
+    )
+
     class Meta:
         model = WebhookEndpoint
         fields = [
@@ -31,11 +38,6 @@ class EndpointOut(serializers.ModelSerializer):
             "created_at",
             "previous_secret_expires_at",
         ]
-        extra_kwargs = {
-            "previous_secret_expires_at": {
-                "help_text": "After a roll: until when the previous secret also signs (null: it does not)."
-            }
-        }
 
 
 class EndpointCreatedOut(EndpointOut):

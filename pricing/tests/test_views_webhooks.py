@@ -330,6 +330,9 @@ def test_the_owner_rolls_the_secret_and_sees_the_new_one_once(owner, alice, endp
     )
     detail = owner.get(reverse("webhook_detail", args=[endpoint.pk]))
     assert endpoint.secret not in detail.text and "The previous secret also signs until" in detail.text
+    # Before a second roll, the page says it would end the secret the receiver may still use.
+    second = owner.get(reverse("webhook_roll_secret", args=[endpoint.pk]))
+    assert "Rolling again ends it now" in second.text
     # The browser's "resend" rolls nothing: a second roll would end the secret the receiver still has.
     again = owner.post(reverse("webhook_roll_secret", args=[endpoint.pk]), fields, follow=True)
     assert "already rolled; the new one was shown once" in again.text
@@ -340,6 +343,9 @@ def test_the_owner_rolls_the_secret_and_sees_the_new_one_once(owner, alice, endp
 def test_rolling_with_no_overlap_ends_the_old_secret_at_once(owner, endpoint):
     response = owner.post(reverse("webhook_roll_secret", args=[endpoint.pk]), {"keep_previous_hours": "0"})
     assert "The previous secret no longer signs." in response.text
+    assert (
+        "Rolling again ends it now" not in owner.get(reverse("webhook_roll_secret", args=[endpoint.pk])).text
+    )
     endpoint.refresh_from_db()
     assert endpoint.signing_secrets() == [endpoint.secret] and endpoint.secret != "whsec_test"
 

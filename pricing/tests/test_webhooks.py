@@ -278,6 +278,10 @@ def test_after_a_roll_deliveries_carry_both_signatures_until_the_old_secret_expi
     )
     reprice(tea, "12.00", django_capture_on_commit_callbacks)
     receiver.close()
+    assert (
+        api.get(f"/api/v1/webhooks/{created['id']}/", **alice.auth).json()["previous_secret_expires_at"]
+        is None
+    )
     (during, body1), (after, body2) = receiver.received
     assert len(_signatures(during["Pricelab-Signature"])[1]) == 2
     assert _signed_by(new, during["Pricelab-Signature"], body1)
