@@ -92,12 +92,19 @@ class UsageDaily(TenantOwnedModel):
         QUOTE = "quote", "Quote requests"
         EVENT = "event", "Accepted events"
 
+    # No index of its own: the unique index below leads with tenant_id and serves every
+    # lookup by tenant, and a second one made the planner read a tenant's whole history
+    # where it needed a month of it (billing.services.usage_rollup).
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="%(class)ss", db_index=False
+    )
     day = models.DateField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
     units = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
+            # On PostgreSQL its index also carries the units (migration 0007), for the rollup.
             models.UniqueConstraint(fields=["tenant", "day", "kind"], name="usage_tenant_day_kind_unique"),
         ]
 

@@ -1,6 +1,7 @@
 """Writes for billing accounts."""
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -10,6 +11,7 @@ from audit.actors import Actor, actor_for
 from audit.services import audit_record
 from billing import finance, metering, notices, quotas, selectors
 from billing.models import DEFAULT_PLAN, BillingAccount, Invoice, Notice, Plan, UsageDaily, UsageMonthly
+from config.db import large_read
 from tenants.models import Tenant
 
 
@@ -71,23 +73,44 @@ def _months_to_roll_up(today: date) -> list[date]:
 
 # One statement for all the months: the totals are summed and upserted inside the database,
 # so no row of a large month travels to Python (8.9 s for 10M daily rows through
-# bulk_create, bench/scale.py), the daily table is read once rather than once a month, and
-# a monthly row whose units did not change is not written again (a recount of a quiet
-# month writes nothing: no dead rows, no WAL). Every tenant's rows: a cross-tenant job.
-# Table names come from the models; every value is a parameter.
-_ROLLUP_SQL = f"""
-INSERT INTO {UsageMonthly._meta.db_table} (tenant_id, month, kind, units, rolled_up_at)
-SELECT tenant_id, month, kind, SUM(units), %s
-FROM (
-    SELECT tenant_id, kind, units, CASE {{cases}} END AS month
-    FROM {UsageDaily._meta.db_table}
-    WHERE {{ranges}}
-) AS daily
-GROUP BY tenant_id, month, kind
+# bulk_create, bench/scale.py), and a monthly row whose units did not change is not written
+# again (a recount of a quiet month writes nothing: no dead rows, no WAL). Every tenant's
+# rows: a cross-tenant job. Table names come from the models; every value is a parameter.
+#
+# On PostgreSQL the daily rows are read tenant by tenant, each tenant's months as one range
+# of the unique index (tenant_id, day, kind), which carries the units there (migration
+# billing 0007): the rollup reads the months it recounts and nothing older, from the index
+# alone, so its cost follows the rows it needs, not the whole history (a full scan read 250
+# days to recount 60: 2.8 s against 1.5 s for 10M rows, bench/scale.py). The aggregate
+# inside the LATERAL subquery keeps the planner from flattening it into one hash join over
+# the whole table.
+# SQLite (the embedded mode) has no LATERAL; its tables are small, and it scans.
+_ROLLUP_UPSERT = f"""
 ON CONFLICT (tenant_id, month, kind) DO UPDATE
 SET units = excluded.units, rolled_up_at = excluded.rolled_up_at
 WHERE {UsageMonthly._meta.db_table}.units <> excluded.units
-"""  # noqa: S608
+"""
+_ROLLUP_POSTGRESQL = f"""
+INSERT INTO {UsageMonthly._meta.db_table} (tenant_id, month, kind, units, rolled_up_at)
+SELECT tenant.id, daily.month, daily.kind, daily.units, %(now)s
+FROM {Tenant._meta.db_table} AS tenant
+CROSS JOIN LATERAL (
+    SELECT CASE {{cases}} END AS month, kind, SUM(units) AS units
+    FROM {UsageDaily._meta.db_table}
+    WHERE tenant_id = tenant.id AND day >= %(first)s AND day < %(last)s AND ({{ranges}})
+    GROUP BY 1, 2
+) AS daily
+{_ROLLUP_UPSERT}"""  # noqa: S608
+_ROLLUP_SQLITE = f"""
+INSERT INTO {UsageMonthly._meta.db_table} (tenant_id, month, kind, units, rolled_up_at)
+SELECT tenant_id, month, kind, SUM(units), %(now)s
+FROM (
+    SELECT tenant_id, kind, units, CASE {{cases}} END AS month
+    FROM {UsageDaily._meta.db_table}
+    WHERE day >= %(first)s AND day < %(last)s AND ({{ranges}})
+) AS daily
+GROUP BY tenant_id, month, kind
+{_ROLLUP_UPSERT}"""  # noqa: S608
 
 
 def usage_rollup(*, months: list[date] | None = None) -> int:
@@ -103,15 +126,15 @@ def usage_rollup(*, months: list[date] | None = None) -> int:
     metering.flush_records_prune()
     months = sorted(set(months or _months_to_roll_up(datetime.now(UTC).date())))
     bounds = [finance.month_bounds(month) for month in months]
-    cases = " ".join("WHEN day >= %s AND day < %s THEN %s" for _ in bounds)
-    ranges = " OR ".join("(day >= %s AND day < %s)" for _ in bounds)
-    params = [
-        timezone.now(),
-        *(value for start, end in bounds for value in (start, end, start)),
-        *(value for start_end in bounds for value in start_end),
-    ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_ROLLUP_SQL.format(cases=cases, ranges=ranges), params)
+    params: dict[str, Any] = {"now": timezone.now(), "first": bounds[0][0], "last": bounds[-1][1]}
+    cases, ranges = [], []
+    for i, (start, end) in enumerate(bounds):
+        params |= {f"start{i}": start, f"end{i}": end}
+        cases.append(f"WHEN day >= %(start{i})s AND day < %(end{i})s THEN %(start{i})s")
+        ranges.append(f"(day >= %(start{i})s AND day < %(end{i})s)")
+    sql = _ROLLUP_POSTGRESQL if connection.vendor == "postgresql" else _ROLLUP_SQLITE
+    with large_read() as cursor:
+        cursor.execute(sql.format(cases=" ".join(cases), ranges=" OR ".join(ranges)), params)
         return cursor.rowcount
 
 

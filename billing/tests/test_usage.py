@@ -136,3 +136,37 @@ def test_the_rollup_recounts_each_month_in_one_pass_and_rewrites_only_what_chang
     assert {k: v for k, v in after.items() if k != (alice.tenant.pk, november, "quote")} == {
         k: v for k, v in first.items() if k != (alice.tenant.pk, november, "quote")
     }
+
+
+def test_the_rollup_counts_only_the_months_asked_for_even_apart(alice):
+    from datetime import date
+
+    from billing.models import UsageMonthly
+    from billing.services import usage_rollup
+
+    for day, units in ((date(2026, 8, 31), 1), (date(2026, 9, 15), 20), (date(2026, 11, 2), 300)):
+        UsageDaily.objects.create(tenant=alice.tenant, day=day, kind="quote", units=units)
+    assert usage_rollup(months=[date(2026, 11, 1), date(2026, 8, 1)]) == 2
+    assert dict(UsageMonthly.objects.for_tenant(alice.tenant).values_list("month", "units")) == {
+        date(2026, 8, 1): 1,
+        date(2026, 11, 1): 300,
+    }  # September lies between the two and is not counted
+
+
+def test_on_postgresql_the_unique_usage_index_carries_the_units():
+    """What the rollup's index-only reads rely on (migration billing 0007): the model does
+    not say it, so a later migration could drop it unnoticed."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no covering indexes")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'usage_tenant_day_kind_unique'")
+        (definition,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'billing_usagedaily' AND indexname <> %s",
+            ["billing_usagedaily_pkey"],
+        )
+        (indexes,) = cursor.fetchone()
+    assert "UNIQUE" in definition and definition.endswith("(tenant_id, day, kind) INCLUDE (units)")
+    assert indexes == 1  # no second index on tenant_id to lure the planner away
