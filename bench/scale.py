@@ -119,13 +119,18 @@ def _load_experiment(
     buyers = n // 20
     for start in range(0, buyers, LOAD_CHUNK):
         end = min(start + LOAD_CHUNK, buyers) - 1
+        # As ingestion stores them: each carries its visitor's exposure (experiments.ingest).
         _execute(
             "INSERT INTO experiments_conversion (tenant_id, experiment_id, product_id, phase, visitor_id,"
-            " revenue, idempotency_key, occurred_at, received_at) "
-            "SELECT %s, %s, %s, %s, CASE WHEN i %% 20 = 19 THEN 'stranger-' || i ELSE 'v' || (i * 20) END,"
+            " revenue, idempotency_key, occurred_at, received_at, variant_id, exposed_at) "
+            "SELECT c.*, e.variant_id, e.exposed_at FROM ("
+            " SELECT %s::bigint AS tenant_id, %s::bigint AS experiment_id, %s::bigint, %s::integer AS phase,"
+            " CASE WHEN i %% 20 = 19 THEN 'stranger-' || i ELSE 'v' || (i * 20) END AS visitor_id,"
             " 10 + i %% 7, 'order-' || %s || '-' || i,"
-            " now() - interval '20 days' + (i * 20) * interval '1 millisecond' + interval '1 hour', now() "
-            "FROM generate_series(%s, %s) AS i",
+            " now() - interval '20 days' + (i * 20) * interval '1 millisecond' + interval '1 hour', now()"
+            " FROM generate_series(%s, %s) AS i) AS c "
+            "LEFT JOIN experiments_exposure e ON e.tenant_id = c.tenant_id"
+            " AND e.experiment_id = c.experiment_id AND e.phase = c.phase AND e.visitor_id = c.visitor_id",
             [tenant_id, experiment_id, product_id, phase, experiment_id, start, end],
         )
 

@@ -5,6 +5,7 @@ ones of the same batch are stored. A repeated idempotency key (in the batch or a
 stored) counts once, and so does a visitor's repeated exposure to one experiment phase.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -222,17 +223,32 @@ CONVERSION_COLUMNS = (
 )  # fmt: skip
 
 
-def _insert_new(table: str, columns: tuple[str, ...], rows: list[tuple]) -> int:
+# Each conversion picks up its visitor's exposure in the phase, if stored, as it goes in.
+_WITH_EXPOSURE = (
+    f", variant_id, exposed_at FROM {{staging}} AS s LEFT JOIN {Exposure._meta.db_table} AS e"
+    " ON e.tenant_id = s.tenant_id AND e.experiment_id = s.experiment_id"
+    " AND e.phase = s.phase AND e.visitor_id = s.visitor_id"
+)
+
+
+def _insert_new(
+    table: str, columns: tuple[str, ...], rows: list[tuple], *, with_exposure: bool = False
+) -> int:
     """Insert rows, skipping any that a unique constraint already holds. Returns how many were new.
 
     The rows are COPYed into a session-local staging table, then moved with one
     INSERT ... SELECT ... ON CONFLICT DO NOTHING: COPY is PostgreSQL's fastest way in, and
     the unique indexes decide what is a duplicate (also against a concurrent batch)
     instead of a SELECT beforehand. Every row carries the tenant_id the caller was given,
-    as the scoped queryset would have.
+    as the scoped queryset would have. ``with_exposure`` (conversions): each row also
+    takes its visitor's stored exposure (``Conversion.variant``, ``exposed_at``).
     """
     staging = f"ingest_{table}"
     names = ", ".join(columns)
+    target, source = names, f"{names} FROM {staging}"
+    if with_exposure:
+        target = f"{names}, variant_id, exposed_at"
+        source = ", ".join(f"s.{name}" for name in columns) + _WITH_EXPOSURE.format(staging=staging)
     with connection.cursor() as cursor:
         # Created once per connection; emptied at every commit (and unused ones cost nothing).
         cursor.execute(
@@ -242,31 +258,39 @@ def _insert_new(table: str, columns: tuple[str, ...], rows: list[tuple]) -> int:
         with cursor.cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING"  # noqa: S608
-        )
+        cursor.execute(f"INSERT INTO {table} ({target}) SELECT {source} ON CONFLICT DO NOTHING")
         inserted = cursor.rowcount
         cursor.execute(f"TRUNCATE {staging}")  # a second batch in this transaction starts empty
     return inserted
 
 
 def _exposures_store(tenant_id: int, rows: list[tuple]) -> int:
-    """Store first exposures; a visitor already exposed in the phase is skipped. Returns how many were new."""
+    """Store first exposures; a visitor already exposed in the phase is skipped. Returns how many were new.
+
+    The visitors' conversions stored before their exposure take it now.
+    """
+    identities = [(row[0], row[1], row[2], row[4]) for row in rows]
     if connection.vendor == "postgresql":
-        return _insert_new(Exposure._meta.db_table, EXPOSURE_COLUMNS, rows)
+        stored = _insert_new(Exposure._meta.db_table, EXPOSURE_COLUMNS, rows)
+        conversions_attribute(identities)
+        return stored
     # Other databases (the embedded SQLite): look up what is stored, then insert the rest.
-    stored = _existing_exposures(tenant_id, [(row[1], row[2], row[4]) for row in rows])
-    fresh = [row for row in rows if (row[1], row[2], row[4]) not in stored]
+    known = _existing_exposures(tenant_id, [(row[1], row[2], row[4]) for row in rows])
+    fresh = [row for row in rows if (row[1], row[2], row[4]) not in known]
     Exposure.objects.bulk_create(
         [Exposure(**dict(zip(EXPOSURE_COLUMNS, row, strict=True))) for row in fresh], ignore_conflicts=True
     )
+    conversions_attribute(identities)
     return len(fresh)
 
 
 def _conversions_store(tenant_id: int, rows: list[tuple]) -> int:
-    """Store conversions; one whose idempotency key is stored is skipped. Returns how many were new."""
+    """Store conversions; one whose idempotency key is stored is skipped. Returns how many were new.
+
+    Each takes its visitor's exposure, if stored (``Conversion.variant``).
+    """
     if connection.vendor == "postgresql":
-        return _insert_new(Conversion._meta.db_table, CONVERSION_COLUMNS, rows)
+        return _insert_new(Conversion._meta.db_table, CONVERSION_COLUMNS, rows, with_exposure=True)
     keys = [row[6] for row in rows if row[6]]
     seen = set(
         Conversion.objects.for_tenant(tenant_id)
@@ -278,7 +302,41 @@ def _conversions_store(tenant_id: int, rows: list[tuple]) -> int:
         [Conversion(**dict(zip(CONVERSION_COLUMNS, row, strict=True))) for row in fresh],
         ignore_conflicts=True,
     )
+    conversions_attribute([(row[0], row[1], row[3], row[4]) for row in fresh])
     return len(fresh)
+
+
+# Rows of the VALUES list per statement (four parameters each): within every database's
+# limit on parameters.
+ATTRIBUTE_BATCH = 1000
+_ATTRIBUTE_SQL = f"""
+UPDATE {Conversion._meta.db_table} AS c SET variant_id = e.variant_id, exposed_at = e.exposed_at
+FROM {Exposure._meta.db_table} AS e
+WHERE c.variant_id IS NULL
+  AND e.tenant_id = c.tenant_id AND e.experiment_id = c.experiment_id
+  AND e.phase = c.phase AND e.visitor_id = c.visitor_id
+  AND (e.tenant_id, e.experiment_id, e.phase, e.visitor_id) IN (VALUES {{values}})
+"""  # noqa: S608
+
+
+def conversions_attribute(identities: Iterable[tuple[int, int | None, int, str]]) -> int:
+    """Copy each visitor's stored exposure onto their conversions that do not carry it yet.
+
+    ``identities`` are (tenant_id, experiment_id, phase, visitor_id) of the visitors just
+    written (exposures, or conversions on a database without the one-statement insert).
+    Safe to repeat; a conversion stored concurrently with its exposure may be missed by
+    both writers, and results look such a conversion up (experiments.selectors).
+    Returns how many conversions were updated.
+    """
+    wanted = sorted({identity for identity in identities if identity[1] is not None})
+    updated = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(wanted), ATTRIBUTE_BATCH):
+            chunk = wanted[start : start + ATTRIBUTE_BATCH]
+            values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(_ATTRIBUTE_SQL.format(values=values), [v for row in chunk for v in row])
+            updated += cursor.rowcount
+    return updated
 
 
 def _existing_exposures(tenant_id: int, identities: list[tuple]) -> set[tuple]:

@@ -120,6 +120,11 @@ class Exposure(TenantOwnedModel):
                 fields=["tenant", "experiment", "phase", "visitor_id"], name="exposure_once_per_visitor"
             ),
         ]
+        indexes = [
+            # Visitors per variant are counted from this index alone (deduplicated: a few
+            # bytes per exposure), not from the table (experiments.selectors).
+            models.Index(fields=["tenant", "experiment", "phase", "variant"], name="exposure_variant"),
+        ]
 
 
 class Conversion(TenantOwnedModel):
@@ -137,6 +142,22 @@ class Conversion(TenantOwnedModel):
     idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX, null=True, blank=True)  # noqa: DJ001
     occurred_at = models.DateTimeField(default=timezone.now)
     received_at = models.DateTimeField(default=timezone.now)
+    # The visitor's exposure in the phase, copied onto the conversion when either of the two
+    # is stored after the other (experiments.ingest), so that results read the conversions
+    # alone instead of looking each one up among millions of exposures. NULL while the
+    # exposure is not known (it may still be in the buffer; the visitor may never have
+    # been exposed): results look those few up. A copy of an immutable fact (an exposure is
+    # written once, and keeps its variant from being deleted), hence no foreign key to check.
+    variant = models.ForeignKey(
+        Variant,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    exposed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

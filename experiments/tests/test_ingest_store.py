@@ -4,9 +4,12 @@ import threading
 
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
-from experiments import ingest, services
-from experiments.models import Conversion, Exposure
+from experiments import exposures, ingest, services
+from experiments.models import Conversion, Exposure, Variant
+from experiments.tests.conftest import TEA, VARIANTS
+from pricing import services as pricing_services
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +74,66 @@ def test_the_same_batch_sent_twice_at_once_is_stored_once(alice, experiment):
     assert sum(r.duplicates for r in results) == 3 * 400
     assert Exposure.objects.for_tenant(alice.tenant).count() == 200
     assert Conversion.objects.for_tenant(alice.tenant).count() == 200
+
+
+def _carried(tenant) -> dict[str, tuple]:
+    return {
+        c.visitor_id: (c.variant_id, c.exposed_at)
+        for c in Conversion.objects.for_tenant(tenant).order_by("visitor_id")
+    }
+
+
+def _exposures(tenant) -> dict[str, tuple]:
+    return {e.visitor_id: (e.variant_id, e.exposed_at) for e in Exposure.objects.for_tenant(tenant)}
+
+
+def test_a_conversion_stored_after_its_exposure_carries_it(alice, running):
+    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("a", 5)[:5])  # exposures
+    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("a", 5)[5:])  # conversions
+    ingest.events_ingest(
+        tenant_id=alice.tenant.pk,
+        events=[{"type": "conversion", "visitor_id": "stranger", "experiment": "tea-price", "revenue": "3"}],
+    )
+    carried = _carried(alice.tenant)
+    assert carried.pop("stranger") == (None, None)
+    assert carried == _exposures(alice.tenant)
+    assert len(carried) == 5 and all(variant for variant, _ in carried.values())
+
+
+def test_an_exposure_stored_after_the_conversion_is_copied_onto_it(alice, running):
+    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("a", 5)[5:])  # conversions first
+    assert set(_carried(alice.tenant).values()) == {(None, None)}
+    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("a", 5)[:5])
+    assert _carried(alice.tenant) == _exposures(alice.tenant)
+
+
+def test_a_buffered_exposure_flushed_after_the_conversion_is_copied_onto_it(alice, running):
+    variant = Variant.objects.for_tenant(alice.tenant).filter(experiment=running).first()
+    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("q", 3)[3:])
+    at = timezone.now()
+    exposures.record(
+        [
+            exposures.encode(tenant_id=alice.tenant.pk, experiment_id=running.pk, phase=running.phase,
+                             variant_id=variant.pk, visitor_id=f"q{i}", at=at)
+            for i in range(2)
+        ]
+    )  # fmt: skip
+    exposures.flush()
+    assert _carried(alice.tenant) == {"q0": (variant.pk, at), "q1": (variant.pk, at), "q2": (None, None)}
+
+
+def test_another_tenants_exposure_is_never_copied(alice, charlie, running):
+    """Same experiment key, same visitor ids, another workspace: nothing crosses over."""
+    tea = pricing_services.product_create(tenant=charlie.tenant, **TEA)
+    theirs = services.experiment_create(
+        tenant=charlie.tenant, product=tea, key="tea-price", name="Tea price", variants=VARIANTS
+    )
+    services.experiment_start(experiment=theirs)
+    ingest.events_ingest(tenant_id=charlie.tenant.pk, events=batch("a", 3)[:3])
+    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("a", 3)[3:])
+    assert set(_carried(alice.tenant).values()) == {(None, None)}
+    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("a", 3)[:3])
+    assert _carried(alice.tenant) == _exposures(alice.tenant)
+    assert {v for v, _ in _carried(alice.tenant).values()}.isdisjoint(
+        {v for v, _ in _exposures(charlie.tenant).values()}
+    )
