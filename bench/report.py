@@ -244,8 +244,8 @@ def _scale(run: dict[str, Any]) -> list[str]:
         "What each reads, so that its cost follows the rows it needs rather than the size of its table: the "
         "rollup reads each tenant's two recounted months as one range of the `(tenant, day, kind)` index, which "
         "carries the units (not the whole history); the results count each variant's visitors from a "
-        "`(tenant, experiment, phase, variant)` index and read the phase's conversions alone, each of which "
-        "carries its visitor's exposure, copied when the later of the two was stored (before: a hash join over "
+        "`(tenant, variant, phase)` index and read the phase's conversions alone, each of which "
+        "carries its visitor's exposure, copied as it was stored (before: a hash join over "
         "every exposure of the phase). PostgreSQL's JIT compiler is off for these statements: it added "
         "tens to 200 ms of compilation to a statement, at both sizes. Growth below 10× comes from parallel "
         "workers, which PostgreSQL starts only for the larger reads (the visitor counts at 10M).",

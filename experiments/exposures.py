@@ -25,7 +25,6 @@ from django.db import IntegrityError
 from redis.exceptions import RedisError
 
 from config.logs import warn_throttled
-from experiments.ingest import conversions_attribute
 from experiments.models import Experiment, Exposure, Variant
 
 logger = logging.getLogger(__name__)
@@ -135,8 +134,6 @@ def _insert(lines: list[str]) -> int:
         kept = [r for r in rows if r.experiment_id in alive_experiments and r.variant_id in alive_variants]
         logger.warning("dropping %d exposures of deleted experiments or variants", len(rows) - len(kept))
         Exposure.objects.bulk_create(kept, ignore_conflicts=True, batch_size=FLUSH_BATCH)
-    # A visitor who bought before the buffer reached the table: the purchase takes the exposure now.
-    conversions_attribute((r.tenant_id, r.experiment_id, r.phase, r.visitor_id) for r in rows)
     return len(rows)
 
 

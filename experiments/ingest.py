@@ -5,7 +5,6 @@ ones of the same batch are stored. A repeated idempotency key (in the batch or a
 stored) counts once, and so does a visitor's repeated exposure to one experiment phase.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -265,29 +264,23 @@ def _insert_new(
 
 
 def _exposures_store(tenant_id: int, rows: list[tuple]) -> int:
-    """Store first exposures; a visitor already exposed in the phase is skipped. Returns how many were new.
-
-    The visitors' conversions stored before their exposure take it now.
-    """
-    identities = [(row[0], row[1], row[2], row[4]) for row in rows]
+    """Store first exposures; a visitor already exposed in the phase is skipped. Returns how many were new."""
     if connection.vendor == "postgresql":
-        stored = _insert_new(Exposure._meta.db_table, EXPOSURE_COLUMNS, rows)
-        conversions_attribute(identities)
-        return stored
+        return _insert_new(Exposure._meta.db_table, EXPOSURE_COLUMNS, rows)
     # Other databases (the embedded SQLite): look up what is stored, then insert the rest.
-    known = _existing_exposures(tenant_id, [(row[1], row[2], row[4]) for row in rows])
-    fresh = [row for row in rows if (row[1], row[2], row[4]) not in known]
+    stored = _stored_exposures(tenant_id, [(row[1], row[2], row[4]) for row in rows])
+    fresh = [row for row in rows if (row[1], row[2], row[4]) not in stored]
     Exposure.objects.bulk_create(
         [Exposure(**dict(zip(EXPOSURE_COLUMNS, row, strict=True))) for row in fresh], ignore_conflicts=True
     )
-    conversions_attribute(identities)
     return len(fresh)
 
 
 def _conversions_store(tenant_id: int, rows: list[tuple]) -> int:
     """Store conversions; one whose idempotency key is stored is skipped. Returns how many were new.
 
-    Each takes its visitor's exposure, if stored (``Conversion.variant``).
+    Each takes its visitor's exposure in the phase if it is stored by then
+    (``Conversion.variant``, ``exposed_at``); results look up the others.
     """
     if connection.vendor == "postgresql":
         return _insert_new(Conversion._meta.db_table, CONVERSION_COLUMNS, rows, with_exposure=True)
@@ -298,57 +291,27 @@ def _conversions_store(tenant_id: int, rows: list[tuple]) -> int:
         .values_list("idempotency_key", flat=True)
     )
     fresh = [row for row in rows if row[6] not in seen]
-    Conversion.objects.bulk_create(
-        [Conversion(**dict(zip(CONVERSION_COLUMNS, row, strict=True))) for row in fresh],
-        ignore_conflicts=True,
-    )
-    conversions_attribute([(row[0], row[1], row[3], row[4]) for row in fresh])
+    exposures = _stored_exposures(tenant_id, [(row[1], row[3], row[4]) for row in fresh if row[1]])
+    conversions = []
+    for row in fresh:
+        variant_id, exposed_at = exposures.get((row[1], row[3], row[4]), (None, None))
+        fields = dict(zip(CONVERSION_COLUMNS, row, strict=True))
+        conversions.append(Conversion(**fields, variant_id=variant_id, exposed_at=exposed_at))
+    Conversion.objects.bulk_create(conversions, ignore_conflicts=True)
     return len(fresh)
 
 
-# Rows of the VALUES list per statement (four parameters each): within every database's
-# limit on parameters.
-ATTRIBUTE_BATCH = 1000
-_ATTRIBUTE_SQL = f"""
-UPDATE {Conversion._meta.db_table} AS c SET variant_id = e.variant_id, exposed_at = e.exposed_at
-FROM {Exposure._meta.db_table} AS e
-WHERE c.variant_id IS NULL
-  AND e.tenant_id = c.tenant_id AND e.experiment_id = c.experiment_id
-  AND e.phase = c.phase AND e.visitor_id = c.visitor_id
-  AND (e.tenant_id, e.experiment_id, e.phase, e.visitor_id) IN (VALUES {{values}})
-"""  # noqa: S608
-
-
-def conversions_attribute(identities: Iterable[tuple[int, int | None, int, str]]) -> int:
-    """Copy each visitor's stored exposure onto their conversions that do not carry it yet.
-
-    ``identities`` are (tenant_id, experiment_id, phase, visitor_id) of the visitors just
-    written (exposures, or conversions on a database without the one-statement insert).
-    Safe to repeat; a conversion stored concurrently with its exposure may be missed by
-    both writers, and results look such a conversion up (experiments.selectors).
-    Returns how many conversions were updated.
-    """
-    wanted = sorted({identity for identity in identities if identity[1] is not None})
-    updated = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(wanted), ATTRIBUTE_BATCH):
-            chunk = wanted[start : start + ATTRIBUTE_BATCH]
-            values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-            cursor.execute(_ATTRIBUTE_SQL.format(values=values), [v for row in chunk for v in row])
-            updated += cursor.rowcount
-    return updated
-
-
-def _existing_exposures(tenant_id: int, identities: list[tuple]) -> set[tuple]:
+def _stored_exposures(tenant_id: int, identities: list[tuple]) -> dict[tuple, tuple]:
+    """The stored exposures among (experiment_id, phase, visitor_id): identity → (variant_id, exposed_at)."""
     visitors_by_experiment: dict[tuple[int, int], list[str]] = {}
     for experiment_id, phase, visitor in identities:
         visitors_by_experiment.setdefault((experiment_id, phase), []).append(visitor)
-    found = set()
+    found = {}
     for (experiment_id, phase), visitors in visitors_by_experiment.items():
-        for visitor in (
+        for visitor, variant_id, exposed_at in (
             Exposure.objects.for_tenant(tenant_id)
             .filter(experiment_id=experiment_id, phase=phase, visitor_id__in=visitors)
-            .values_list("visitor_id", flat=True)
+            .values_list("visitor_id", "variant_id", "exposed_at")
         ):
-            found.add((experiment_id, phase, visitor))
+            found[(experiment_id, phase, visitor)] = (variant_id, exposed_at)
     return found

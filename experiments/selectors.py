@@ -91,12 +91,12 @@ def _variant_totals(variant: Variant, row: dict[str, Any]) -> VariantTotals:
 # variant: the converting visitors, their revenue and its per-visitor squares (revenue is
 # summed per visitor first, so revenue per visitor has a per-visitor variance), and, under
 # a NULL variant, the conversions of visitors never exposed in the phase. A conversion
-# carries its visitor's exposure (Conversion.variant, exposed_at, copied when the later of
-# the two is stored), so the exposures are not read: before, a hash join over every
-# exposure of the phase took 5 of the 6.6 s for 10M visitors (bench/scale.py). The few
-# that carry none (a stranger's, or one stored at the same moment as its exposure) are
-# looked up through the exposures' unique index; a visitor's conversions all share one
-# exposure, hence MAX. The tenant is pinned like every scoped query.
+# carries its visitor's exposure (Conversion.variant, exposed_at, copied when it is stored
+# if the exposure was stored first), so the exposures are not read: before, a hash join
+# over every exposure of the phase took 5 of the 6.6 s for 10M visitors (bench/scale.py).
+# Those that carry none (a stranger's; one whose exposure came later) are looked up
+# through the exposures' unique index; a visitor's conversions all share one exposure,
+# hence MAX. The tenant is pinned like every scoped query.
 _LOOKUP = f"""SELECT e.{{column}} FROM {Exposure._meta.db_table} AS e
 WHERE e.tenant_id = c.tenant_id AND e.experiment_id = c.experiment_id
   AND e.phase = c.phase AND e.visitor_id = c.visitor_id"""  # noqa: S608
@@ -126,10 +126,10 @@ def _phase_totals(experiment: Experiment, phase: int) -> tuple[list[VariantTotal
     variants = list(
         Variant.objects.for_tenant(tenant_id).filter(experiment=experiment, active=True).order_by("position")
     )
-    exposed = Exposure.objects.for_tenant(tenant_id).filter(experiment=experiment, phase=phase)
-    # One count per variant: each reads its own range of the (tenant, experiment, phase,
-    # variant) index alone, where one grouped count over the phase had PostgreSQL choose
-    # to scan the whole table for a phase that fills most of it.
+    exposed = Exposure.objects.for_tenant(tenant_id).filter(phase=phase)
+    # One count per variant (a variant belongs to one experiment): each reads its own range
+    # of the (tenant, variant, phase) index alone, where one grouped count over the phase
+    # had PostgreSQL scan the whole table for a phase that fills most of it.
     with large_read() as cursor:
         visitors = {variant.pk: exposed.filter(variant=variant).count() for variant in variants}
         cursor.execute(_CONVERSIONS_SQL, {"tenant": tenant_id, "experiment": experiment.pk, "phase": phase})

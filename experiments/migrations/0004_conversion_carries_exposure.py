@@ -9,8 +9,8 @@ from django.db import migrations, models
 BACKFILL_BATCH = 5000
 
 # Conversions stored before this migration take their visitor's exposure, as new ones do
-# when they are stored (experiments.ingest). Results look up a conversion that does not
-# carry one, so the old code and a half-done backfill both count correctly.
+# when they are stored after it (experiments.ingest). Results look up a conversion that
+# does not carry one, so the old code and a half-done backfill both count correctly.
 ATTRIBUTE = """
 UPDATE experiments_conversion AS c SET variant_id = e.variant_id, exposed_at = e.exposed_at
 FROM experiments_exposure AS e
@@ -62,7 +62,7 @@ class Migration(migrations.Migration):
         ),
         AddIndexConcurrentlyOnPostgres(
             model_name='exposure',
-            index=models.Index(fields=['tenant', 'experiment', 'phase', 'variant'], name='exposure_variant'),
+            index=models.Index(condition=models.Q(('variant__isnull', False)), fields=['tenant', 'variant', 'phase'], name='exposure_variant'),
         ),
         migrations.RunPython(attribute_all, migrations.RunPython.noop),
     ]

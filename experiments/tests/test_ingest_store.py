@@ -1,12 +1,13 @@
 """How a batch reaches the tables: each event once, whatever else is in flight."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from experiments import exposures, ingest, services
+from experiments import exposures, ingest, selectors, services
 from experiments.models import Conversion, Exposure, Variant
 from experiments.tests.conftest import TEA, VARIANTS
 from pricing import services as pricing_services
@@ -100,26 +101,41 @@ def test_a_conversion_stored_after_its_exposure_carries_it(alice, running):
     assert len(carried) == 5 and all(variant for variant, _ in carried.values())
 
 
-def test_an_exposure_stored_after_the_conversion_is_copied_onto_it(alice, running):
-    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("a", 5)[5:])  # conversions first
-    assert set(_carried(alice.tenant).values()) == {(None, None)}
-    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("a", 5)[:5])
-    assert _carried(alice.tenant) == _exposures(alice.tenant)
-
-
-def test_a_buffered_exposure_flushed_after_the_conversion_is_copied_onto_it(alice, running):
+def test_a_conversion_stored_before_its_exposure_still_counts_for_the_variant(alice, running):
+    """Purchases reported before the exposures (late exposure events, or the buffer not yet
+    flushed) carry no copy; results look each one up."""
+    seen, bought = timezone.now() - timedelta(minutes=10), timezone.now()
+    visitors = [f"a{i}" for i in range(5)]
+    purchases = [
+        {"type": "conversion", "visitor_id": v, "experiment": "tea-price", "revenue": "12.00",
+         "timestamp": bought.isoformat()}
+        for v in [*visitors, "q0", "stranger"]
+    ]  # fmt: skip
+    ingest.events_ingest(tenant_id=alice.tenant.pk, events=purchases)
+    ingest.events_ingest(
+        tenant_id=alice.tenant.pk,
+        events=[
+            {"type": "exposure", "visitor_id": v, "experiment": "tea-price", "timestamp": seen.isoformat()}
+            for v in visitors
+        ],
+    )
     variant = Variant.objects.for_tenant(alice.tenant).filter(experiment=running).first()
-    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("q", 3)[3:])
-    at = timezone.now()
     exposures.record(
         [
             exposures.encode(tenant_id=alice.tenant.pk, experiment_id=running.pk, phase=running.phase,
-                             variant_id=variant.pk, visitor_id=f"q{i}", at=at)
-            for i in range(2)
+                             variant_id=variant.pk, visitor_id="q0", at=seen)
         ]
     )  # fmt: skip
     exposures.flush()
-    assert _carried(alice.tenant) == {"q0": (variant.pk, at), "q1": (variant.pk, at), "q2": (None, None)}
+    assert set(_carried(alice.tenant).values()) == {(None, None)}
+    expected: dict[int, int] = {}
+    for exposed_variant, _ in _exposures(alice.tenant).values():
+        expected[exposed_variant] = expected.get(exposed_variant, 0) + 1
+    totals = selectors.variant_totals(running, running.phase)
+    assert {t.variant.pk: t.converters for t in totals if t.converters} == expected
+    assert sum(t.converters for t in totals) == 6
+    assert sum(t.revenue for t in totals) == 72
+    assert selectors.unattributed_conversions(running, running.phase) == 1  # the stranger
 
 
 def test_another_tenants_exposure_is_never_copied(alice, charlie, running):
@@ -131,9 +147,8 @@ def test_another_tenants_exposure_is_never_copied(alice, charlie, running):
     services.experiment_start(experiment=theirs)
     ingest.events_ingest(tenant_id=charlie.tenant.pk, events=batch("a", 3)[:3])
     ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("a", 3)[3:])
-    assert set(_carried(alice.tenant).values()) == {(None, None)}
-    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("a", 3)[:3])
-    assert _carried(alice.tenant) == _exposures(alice.tenant)
-    assert {v for v, _ in _carried(alice.tenant).values()}.isdisjoint(
-        {v for v, _ in _exposures(charlie.tenant).values()}
-    )
+    assert set(_carried(alice.tenant).values()) == {(None, None)}  # charlie's exposures are not hers
+    ingest.events_ingest(tenant_id=alice.tenant.pk, events=batch("b", 3))
+    carried = {v: c for v, c in _carried(alice.tenant).items() if v.startswith("b")}
+    assert carried == {v: e for v, e in _exposures(alice.tenant).items() if v.startswith("b")}
+    assert {v for v, _ in carried.values()}.isdisjoint({v for v, _ in _exposures(charlie.tenant).values()})
