@@ -247,8 +247,9 @@ def _scale(run: dict[str, Any]) -> list[str]:
         "`(tenant, variant, phase)` index and read the phase's conversions alone, each of which "
         "carries its visitor's exposure, copied as it was stored (before: a hash join over "
         "every exposure of the phase). PostgreSQL's JIT compiler is off for these statements: it added "
-        "tens to 200 ms of compilation to a statement, at both sizes. Growth below 10× comes from parallel "
-        "workers, which PostgreSQL starts only for the larger reads (the visitor counts at 10M).",
+        "tens to 200 ms of compilation to a statement, at both sizes. Some of each statement's time does not grow "
+        "with the rows, so a ratio can come out below 10×; on this machine the ratios moved by a few × between "
+        "runs of the same code.",
     ]
     if buffers:
         lines += [
