@@ -222,12 +222,13 @@ CONVERSION_COLUMNS = (
 )  # fmt: skip
 
 
-# Each conversion picks up its visitor's exposure in the phase, if stored, as it goes in.
-_WITH_EXPOSURE = (
-    f", variant_id, exposed_at FROM {{staging}} AS s LEFT JOIN {Exposure._meta.db_table} AS e"
-    " ON e.tenant_id = s.tenant_id AND e.experiment_id = s.experiment_id"
-    " AND e.phase = s.phase AND e.visitor_id = s.visitor_id"
-)
+# Staged conversions, each with its visitor's exposure in the phase if that is stored.
+_SELECT_WITH_EXPOSURE = f"""
+SELECT {{columns}}, e.variant_id, e.exposed_at FROM {{staging}} AS s
+LEFT JOIN {Exposure._meta.db_table} AS e
+  ON e.tenant_id = s.tenant_id AND e.experiment_id = s.experiment_id
+ AND e.phase = s.phase AND e.visitor_id = s.visitor_id
+"""  # noqa: S608
 
 
 def _insert_new(
@@ -244,10 +245,10 @@ def _insert_new(
     """
     staging = f"ingest_{table}"
     names = ", ".join(columns)
-    target, source = names, f"{names} FROM {staging}"
+    target, select = names, f"SELECT {names} FROM {staging}"  # noqa: S608 (names from the model)
     if with_exposure:
         target = f"{names}, variant_id, exposed_at"
-        source = ", ".join(f"s.{name}" for name in columns) + _WITH_EXPOSURE.format(staging=staging)
+        select = _SELECT_WITH_EXPOSURE.format(columns=", ".join(f"s.{c}" for c in columns), staging=staging)
     with connection.cursor() as cursor:
         # Created once per connection; emptied at every commit (and unused ones cost nothing).
         cursor.execute(
@@ -257,7 +258,7 @@ def _insert_new(
         with cursor.cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(f"INSERT INTO {table} ({target}) SELECT {source} ON CONFLICT DO NOTHING")
+        cursor.execute(f"INSERT INTO {table} ({target}) {select} ON CONFLICT DO NOTHING")
         inserted = cursor.rowcount
         cursor.execute(f"TRUNCATE {staging}")  # a second batch in this transaction starts empty
     return inserted

@@ -5,6 +5,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from config.migration_operations import sql_per_vendor
+
 # Entries are append-only in the database too, not only in the ORM: an UPDATE or DELETE
 # from any code path (raw SQL, a shell) fails. TRUNCATE is left possible on purpose: it is
 # what the test runner's flush uses, and no application path issues it. An operator who
@@ -32,15 +34,6 @@ SQLITE_ALLOW = [
     "DROP TRIGGER IF EXISTS audit_entry_no_update;",
     "DROP TRIGGER IF EXISTS audit_entry_no_delete;",
 ]
-
-
-def _run(statements_by_vendor):
-    def run(apps, schema_editor):
-        statements = statements_by_vendor.get(schema_editor.connection.vendor, [])
-        for statement in [statements] if isinstance(statements, str) else statements:
-            schema_editor.execute(statement)
-
-    return run
 
 
 class Migration(migrations.Migration):
@@ -80,7 +73,7 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(
-            _run({"postgresql": POSTGRES_FORBID, "sqlite": SQLITE_FORBID}),
-            _run({"postgresql": POSTGRES_ALLOW, "sqlite": SQLITE_ALLOW}),
+            sql_per_vendor({"postgresql": POSTGRES_FORBID, "sqlite": SQLITE_FORBID}),
+            sql_per_vendor({"postgresql": POSTGRES_ALLOW, "sqlite": SQLITE_ALLOW}),
         ),
     ]

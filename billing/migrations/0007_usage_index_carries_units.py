@@ -5,6 +5,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from config.migration_operations import sql_per_vendor
+
 # On PostgreSQL the unique index (tenant_id, day, kind) also carries the units (INCLUDE), so
 # that the monthly rollup reads a tenant's months from the index alone: the daily rows are
 # written a day at a time for every tenant, so one tenant's days lie one to a page, and
@@ -31,15 +33,6 @@ UNCOVER = [
 TENANT_INDEX = "billing_usagedaily_tenant_id_3d626b81"
 
 
-def _on_postgres(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for statement in statements:
-                schema_editor.execute(statement)
-
-    return run
-
-
 class Migration(migrations.Migration):
     atomic = False
 
@@ -64,10 +57,12 @@ class Migration(migrations.Migration):
             ],
             database_operations=[
                 migrations.RunPython(
-                    _on_postgres([f"DROP INDEX CONCURRENTLY IF EXISTS {TENANT_INDEX}"]),
-                    _on_postgres([f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {TENANT_INDEX} ON billing_usagedaily (tenant_id)"]),
+                    sql_per_vendor({"postgresql": f"DROP INDEX CONCURRENTLY IF EXISTS {TENANT_INDEX}"}),
+                    sql_per_vendor(
+                        {"postgresql": f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {TENANT_INDEX} ON billing_usagedaily (tenant_id)"}
+                    ),
                 ),
             ],
         ),
-        migrations.RunPython(_on_postgres(COVER), _on_postgres(UNCOVER)),
+        migrations.RunPython(sql_per_vendor({"postgresql": COVER}), sql_per_vendor({"postgresql": UNCOVER})),
     ]
