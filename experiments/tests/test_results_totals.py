@@ -9,14 +9,21 @@ import pytest
 
 from experiments import selectors, services
 from experiments.models import Conversion, Exposure, Variant
+from experiments.tests.conftest import VARIANTS
 
 pytestmark = pytest.mark.django_db
 
 
 # A conversion carries its visitor's exposure if that was stored first; the others (and rows
 # written straight to the tables) do not, and results look them up.
+# Three variants, so that each variant's sums are told apart from its neighbours'.
 @pytest.mark.parametrize("attributed", ["none", "some", "all"])
-def test_totals_match_a_count_over_random_exposures_and_conversions(alice, experiment, attributed):
+def test_totals_match_a_count_over_random_exposures_and_conversions(alice, product, attributed):
+    experiment = services.experiment_create(
+        tenant=alice.tenant, product=product, key="tea-three", name="Tea, three prices",
+        variants=[{**variant, "weight": "0.25"} for variant in VARIANTS]
+        + [{"key": "highest", "price": "14.00", "weight": "0.5"}],
+    )  # fmt: skip
     experiment = services.experiment_start(experiment=experiment)
     variants = list(
         Variant.objects.for_tenant(alice.tenant).filter(experiment=experiment).order_by("position")
@@ -122,3 +129,26 @@ def test_visitors_are_counted_from_an_index_only_a_count_by_variant_can_use(alic
         (definition,) = cursor.fetchone()
     assert "Index Only Scan using exposure_variant" in plan
     assert definition.endswith("(tenant_id, variant_id, phase) WHERE (variant_id IS NOT NULL)")
+
+
+def test_conversions_are_read_from_their_index_alone(alice, experiment):
+    """On PostgreSQL the conversions' index carries what results read (migration
+    experiments 0007), so a phase's conversions are not read from the table."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no covering indexes")
+    experiment = services.experiment_start(experiment=experiment)
+    variants = list(Variant.objects.for_tenant(alice.tenant).filter(experiment=experiment))
+    params = {"tenant": alice.tenant.pk, "experiment": experiment.pk, "phase": experiment.phase}
+    params |= {f"variant{i}": variant.pk for i, variant in enumerate(variants)}
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + selectors._conversions_sql(len(variants)), params)
+        plan = " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'conversion_visitor'")
+        (definition,) = cursor.fetchone()
+    assert "Index Only Scan using conversion_visitor on experiments_conversion c" in plan
+    assert definition.endswith(
+        "(tenant_id, experiment_id, phase, visitor_id) INCLUDE (occurred_at, revenue, variant_id, exposed_at)"
+    )
