@@ -16,9 +16,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
-from config.startup import refuse_insecure_start  # noqa: E402
+from config.startup import refuse_insecure_start, warm_up  # noqa: E402
 
 refuse_insecure_start()
+warm_up()
 
 
 class SessionOriginValidator:

@@ -8,6 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_wsgi_application()
 
-from config.startup import refuse_insecure_start  # noqa: E402  (needs settings loaded)
+from config.startup import refuse_insecure_start, warm_up  # noqa: E402  (needs settings loaded)
 
 refuse_insecure_start()
+warm_up()
