@@ -228,6 +228,15 @@ def _scale(run: dict[str, Any]) -> list[str]:
         f"|---|{'---|' * len(usage)}---|",
         f"| usage rollup | {' | '.join(_fmt(u['rollup_ms'], 'ms') for u in usage.values())} | "
         f"{m['usage_rollup_growth']}× |",
+        *(
+            [
+                f"| usage rollup, first run (writes the monthly rows: "
+                f"{', '.join(_fmt(u['monthly_rows_written']) for u in usage.values())}) | "
+                f"{' | '.join(_fmt(u['first_rollup_ms'], 'ms') for u in usage.values())} | |"
+            ]
+            if all("first_rollup_ms" in u for u in usage.values())
+            else []
+        ),
         f"| results, computed | {' | '.join(_fmt(r['compute_ms'], 'ms') for r in results.values())} | "
         f"{m['results_compute_growth']}× |",
         f"| results API, first answer (computes) | "
