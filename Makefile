@@ -65,7 +65,7 @@ test: install
 
 # The hot paths against the bare framework (bench/), then docs/BENCHMARKS.md and its plot.
 # Needs DATABASE_URL (PostgreSQL), Redis and wrk; works in its own database and Redis db
-# (BENCH_DATABASE_URL, BENCH_REDIS_URL). About half an hour; bench-smoke, a minute or two.
+# (BENCH_DATABASE_URL, BENCH_REDIS_URL). 7 to 11 minutes on 2 cores; bench-smoke, a minute or two.
 bench: install
 	$(BIN)/python -m bench.run
 

@@ -361,7 +361,7 @@ def render(runs: dict[str, dict[str, Any]], image: str) -> str:
         "",
         "The hot paths measured against the bare framework, each figure beside its baseline from the same run, so "
         "that the ratio holds on a noisy machine. Rerun everything with `make bench` (PostgreSQL and Redis as in "
-        "the README; `wrk` from your package manager; about half an hour), and this page and its plot are written "
+        "the README; `wrk` from your package manager; 7 to 11 minutes on 2 cores), and this page and its plot are written "
         "again from `bench/results/*.json`. `make bench-smoke` runs a tiny version of each script in a minute or two "
         "(CI does), and `python -m bench.<name> --set NAME=VALUE` changes one size.",
         "",
