@@ -3,13 +3,14 @@
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from statistics import NormalDist
 from typing import Any
 
-from django.db.models import Count, DecimalField, F, Min, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db import connection
+from django.db.models import Count, F, Min
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from config.db import large_read
@@ -44,49 +45,6 @@ class VariantTotals:
         )
 
 
-# Sums of money per visitor and their squares: wide enough for any realistic total.
-_MONEY = DecimalField(max_digits=24, decimal_places=4)
-
-
-def _with_spend(exposures: QuerySet[Exposure], tenant_id: int) -> QuerySet[Exposure]:
-    """Exposures annotated with ``spent``: what their visitor spent at or after the exposure,
-    in the same experiment and phase (NULL for a visitor who bought nothing)."""
-    per_visitor = (
-        Conversion.objects.for_tenant(tenant_id)
-        .filter(
-            experiment_id=OuterRef("experiment_id"),
-            phase=OuterRef("phase"),
-            visitor_id=OuterRef("visitor_id"),
-            # A purchase before the visitor saw the test price was not caused by it.
-            occurred_at__gte=OuterRef("exposed_at"),
-        )
-        .values("visitor_id")
-        .annotate(total=Sum("revenue"))
-        .values("total")
-    )
-    return exposures.annotate(spent=Subquery(per_visitor, output_field=_MONEY))
-
-
-def _totals() -> dict[str, Any]:
-    """The aggregates behind every result: visitors, converting visitors, revenue and its squares."""
-    return {
-        "visitors": Count("id"),
-        "converters": Count("id", filter=Q(spent__isnull=False)),
-        "revenue": Coalesce(Sum("spent"), Decimal(0), output_field=_MONEY),
-        "revenue_squares": Coalesce(Sum(F("spent") * F("spent")), Decimal(0), output_field=_MONEY),
-    }
-
-
-def _variant_totals(variant: Variant, row: dict[str, Any]) -> VariantTotals:
-    return VariantTotals(
-        variant=variant,
-        visitors=row.get("visitors", 0),
-        converters=row.get("converters", 0),
-        revenue=row.get("revenue") or Decimal(0),
-        revenue_squares=row.get("revenue_squares") or Decimal(0),
-    )
-
-
 # One pass over the phase's conversions in visitor order, summed per visitor and then per
 # variant: the converting visitors, their revenue and its per-visitor squares (revenue is
 # summed per visitor first, so revenue per visitor has a per-visitor variance), and the
@@ -105,62 +63,122 @@ def _variant_totals(variant: Variant, row: dict[str, Any]) -> VariantTotals:
 _LOOKUP = f"""SELECT e.{{column}} FROM {Exposure._meta.db_table} AS e
 WHERE e.tenant_id = c.tenant_id AND e.experiment_id = c.experiment_id
   AND e.phase = c.phase AND e.visitor_id = c.visitor_id"""  # noqa: S608
-_PER_VISITOR_SQL = f"""
-    SELECT MAX(variant_id) AS variant_id,
+
+
+def _per_visitor_sql(where: str, keys: str = "") -> str:
+    """Per converting or unexposed visitor of the conversions matching ``where`` (on ``c``,
+    with the tenant pinned): ``keys`` (e.g. ``"experiment_id, phase, "``), the variant of
+    their exposure, what they ``spent`` at or after it (NULL if nothing), when they were
+    exposed, and how many of their conversions had no exposure (``unexposed``)."""
+    return f"""
+    SELECT {keys}MAX(variant_id) AS variant_id,
            SUM(CASE WHEN occurred_at >= exposed_at THEN revenue END) AS spent,
+           MAX(exposed_at) AS exposed_at,
            SUM(CASE WHEN variant_id IS NULL THEN 1 ELSE 0 END) AS unexposed
     FROM (
-        SELECT c.visitor_id, c.occurred_at, c.revenue,
+        SELECT c.experiment_id, c.phase, c.visitor_id, c.occurred_at, c.revenue,
                CASE WHEN c.variant_id IS NULL THEN ({_LOOKUP.format(column="variant_id")})
                     ELSE c.variant_id END AS variant_id,
                CASE WHEN c.variant_id IS NULL THEN ({_LOOKUP.format(column="exposed_at")})
                     ELSE c.exposed_at END AS exposed_at
         FROM {Conversion._meta.db_table} AS c
-        WHERE c.tenant_id = %(tenant)s AND c.experiment_id = %(experiment)s AND c.phase = %(phase)s
+        WHERE c.tenant_id = %(tenant)s AND {where}
     ) AS conversions
-    GROUP BY visitor_id
+    GROUP BY {keys}visitor_id
 """  # noqa: S608
 
 
-def _conversions_sql(variants: int) -> str:
-    """For ``variants`` variants (parameters ``variant0``…): converting visitors, revenue and
-    its squares for each, in that order, then the conversions of visitors never exposed."""
+_ONE_PHASE = "c.experiment_id = %(experiment)s AND c.phase = %(phase)s"  # for the daily series
+
+
+def _variant_totals(variant: Variant, visitors: int, sums: Sequence[Any] | None) -> VariantTotals:
+    """A variant's totals from its visitors and its (converters, revenue, squares) sums."""
+    converters, revenue, squares = sums or (0, None, None)
+    return VariantTotals(
+        variant=variant,
+        visitors=visitors,
+        converters=converters,
+        revenue=Decimal(revenue or 0),
+        revenue_squares=Decimal(squares or 0),
+    )
+
+
+def _in(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """``= %(name0)s`` or ``IN (%(name0)s, …)`` and its parameters, for both databases (one
+    value makes an equality, which keeps PostgreSQL's index scan in key order)."""
+    params = {f"{name}{i}": value for i, value in enumerate(values)}
+    keys = [f"%({key})s" for key in params]
+    return (f"= {keys[0]}" if len(keys) == 1 else f"IN ({', '.join(keys)})"), params
+
+
+def _visitors_sql(variants: int) -> str:
+    """Exposures of each variant (parameters ``variant0``, ``phase0``…) in its phase: one
+    count per variant, each over its own range of the (tenant, variant, phase) index alone.
+    (One grouped count over the phase, or over a list of variants, had PostgreSQL scan the
+    whole table when they fill most of it.)"""
+    return " UNION ALL ".join(
+        f"SELECT {i}, COUNT(*) FROM {Exposure._meta.db_table} WHERE tenant_id = %(tenant)s"  # noqa: S608
+        f" AND variant_id = %(variant{i})s AND phase = %(phase{i})s"
+        for i in range(variants)
+    )
+
+
+def _conversions_sql(variants: int, experiments: int, where: str) -> str:
+    """Converting visitors, revenue and its squares of each variant (parameters ``variant0``,
+    ``phase0``…) in that order, then the conversions of visitors never exposed in each
+    experiment's phase (``experiment0``, ``experiment_phase0``…)."""
     columns = []
     for i in range(variants):
-        only = f"FILTER (WHERE variant_id = %(variant{i})s)"
+        only = f"FILTER (WHERE variant_id = %(variant{i})s AND phase = %(phase{i})s)"
         columns += [f"COUNT(spent) {only}", f"SUM(spent) {only}", f"SUM(spent * spent) {only}"]
-    columns.append("SUM(unexposed) FILTER (WHERE variant_id IS NULL)")
-    return f"SELECT {', '.join(columns)} FROM ({_PER_VISITOR_SQL}) AS per_visitor"  # noqa: S608
+    columns += [
+        f"SUM(unexposed) FILTER (WHERE variant_id IS NULL AND experiment_id = %(experiment{i})s"
+        f" AND phase = %(experiment_phase{i})s)"
+        for i in range(experiments)
+    ]
+    per_visitor = _per_visitor_sql(where, keys="experiment_id, phase, ")
+    return f"SELECT {', '.join(columns)} FROM ({per_visitor}) AS per_visitor"  # noqa: S608
+
+
+def _phases_totals(
+    phases: Sequence[tuple[Experiment, int]], *, tenant_id: int
+) -> dict[int, tuple[list[VariantTotals], int]]:
+    """Per experiment, in the phase given: its active variants' totals and the conversions
+    of visitors never exposed. Four statements for any number of experiments."""
+    phase_of = {experiment.pk: phase for experiment, phase in phases}
+    if not phase_of:
+        return {}
+    variants = list(
+        Variant.objects.for_tenant(tenant_id)
+        .filter(experiment_id__in=phase_of, active=True)
+        .order_by("experiment_id", "position", "id")
+    )
+    in_experiments, params = _in("in_experiment", list(phase_of))
+    in_phases, more = _in("in_phase", sorted(set(phase_of.values())))
+    params |= more | {"tenant": tenant_id}
+    for i, variant in enumerate(variants):
+        params |= {f"variant{i}": variant.pk, f"phase{i}": phase_of[variant.experiment_id]}
+    for i, (experiment_id, phase) in enumerate(phase_of.items()):
+        params |= {f"experiment{i}": experiment_id, f"experiment_phase{i}": phase}
+    where = f"c.experiment_id {in_experiments} AND c.phase {in_phases}"
+    with large_read() as cursor:
+        visitors = {}
+        if variants:
+            cursor.execute(_visitors_sql(len(variants)), params)
+            visitors = dict(cursor.fetchall())
+        cursor.execute(_conversions_sql(len(variants), len(phase_of), where), params)
+        row = cursor.fetchone()
+    totals: dict[int, tuple[list[VariantTotals], int]] = {}
+    for i, experiment_id in enumerate(phase_of):
+        totals[experiment_id] = ([], int(row[3 * len(variants) + i] or 0))
+    for i, variant in enumerate(variants):
+        sums = row[3 * i : 3 * i + 3]
+        totals[variant.experiment_id][0].append(_variant_totals(variant, visitors.get(i, 0), sums))
+    return totals
 
 
 def _phase_totals(experiment: Experiment, phase: int) -> tuple[list[VariantTotals], int]:
-    tenant_id = experiment.tenant_id
-    variants = list(
-        Variant.objects.for_tenant(tenant_id).filter(experiment=experiment, active=True).order_by("position")
-    )
-    exposed = Exposure.objects.for_tenant(tenant_id).filter(phase=phase)
-    params = {"tenant": tenant_id, "experiment": experiment.pk, "phase": phase}
-    params |= {f"variant{i}": variant.pk for i, variant in enumerate(variants)}
-    # One count per variant (a variant belongs to one experiment): each reads its own range
-    # of the (tenant, variant, phase) index alone, where one grouped count over the phase
-    # had PostgreSQL scan the whole table for a phase that fills most of it.
-    with large_read() as cursor:
-        visitors = {variant.pk: exposed.filter(variant=variant).count() for variant in variants}
-        cursor.execute(_conversions_sql(len(variants)), params)
-        row = cursor.fetchone()
-    totals = []
-    for i, variant in enumerate(variants):
-        converters, revenue, squares = row[3 * i : 3 * i + 3]
-        totals.append(
-            VariantTotals(
-                variant=variant,
-                visitors=visitors[variant.pk],
-                converters=converters,
-                revenue=Decimal(revenue or 0),
-                revenue_squares=Decimal(squares or 0),
-            )
-        )
-    return totals, int(row[-1] or 0)
+    return _phases_totals([(experiment, phase)], tenant_id=experiment.tenant_id)[experiment.pk]
 
 
 def variant_totals(experiment: Experiment, phase: int) -> list[VariantTotals]:
@@ -182,29 +200,14 @@ def unattributed_conversions(experiment: Experiment, phase: int) -> int:
 def variant_totals_of_many(
     experiments: list[Experiment], *, tenant_id: int
 ) -> dict[int, list[VariantTotals]]:
-    """``variant_totals`` of several experiments in their current phases, in two queries.
+    """``variant_totals`` of several experiments in their current phases, in four statements.
 
-    The same counting rules as ``variant_totals`` (a conversion counts for its visitor's
-    exposure in the phase, if it came at or after it), grouped by experiment as well.
+    The same rules and reads as ``variant_totals``, for all of them at once. (Before, an ORM
+    query looked up each exposure's conversions: 5.8 s for one experiment with a million
+    visitors, on the dashboard and the experiments page.)
     """
-    if not experiments:
-        return {}
-    ids = [e.pk for e in experiments]
-    exposed = Exposure.objects.for_tenant(tenant_id).filter(
-        experiment_id__in=ids, phase=F("experiment__phase")
-    )
-    rows = _with_spend(exposed, tenant_id).values("experiment_id", "variant_id").annotate(**_totals())
-    by_variant = {(row["experiment_id"], row["variant_id"]): row for row in rows}
-    totals: dict[int, list[VariantTotals]] = {pk: [] for pk in ids}
-    variants = (
-        Variant.objects.for_tenant(tenant_id)
-        .filter(experiment_id__in=ids, active=True)
-        .order_by("experiment_id", "position", "id")
-    )
-    for variant in variants:
-        row = by_variant.get((variant.experiment_id, variant.pk), {})
-        totals[variant.experiment_id].append(_variant_totals(variant, row))
-    return totals
+    totals = _phases_totals([(e, e.phase) for e in experiments], tenant_id=tenant_id)
+    return {pk: variant_totals for pk, (variant_totals, _) in totals.items()}
 
 
 @dataclass(frozen=True)
@@ -438,19 +441,34 @@ def experiment_daily_series(experiment: Experiment) -> dict[str, Any]:
     """Cumulative visitors and conversion rate per variant, by day of first exposure (current phase).
 
     A visitor counts on the day they first saw the experiment, converted or not by now,
-    as GrowthBook's cumulative charts do; one aggregate query.
+    as GrowthBook's cumulative charts do. Two reads: the phase's exposures counted by
+    variant and day, and the converting visitors from one pass over the conversions, by
+    the day of their exposure (the same rules as the results). Before, an ORM query looked
+    up each exposure's conversions: 1.8 s for a million visitors.
     """
     tenant_id = experiment.tenant_id
     exposed = Exposure.objects.for_tenant(tenant_id).filter(experiment=experiment, phase=experiment.phase)
-    rows = (
-        _with_spend(exposed, tenant_id)
-        .annotate(day=TruncDate("exposed_at"))
-        .values("variant_id", "day")
-        .annotate(visitors=Count("id"), converters=Count("id", filter=Q(spent__isnull=False)))
-        .order_by("day")
+    by_day = exposed.annotate(day=TruncDate("exposed_at")).values("variant_id", "day").annotate(n=Count("*"))
+    # The day as TruncDate makes it (in the current time zone), its parameters named.
+    day_sql, day_params = connection.ops.datetime_cast_date_sql(
+        "exposed_at", (), timezone.get_current_timezone_name()
     )
-    days = sorted({row["day"] for row in rows})
-    cells = {(row["variant_id"], row["day"]): row for row in rows}
+    params = {"tenant": tenant_id, "experiment": experiment.pk, "phase": experiment.phase}
+    for i, value in enumerate(day_params):
+        day_sql = day_sql.replace("%s", f"%(day{i})s", 1)
+        params[f"day{i}"] = value
+    sql = f"""SELECT variant_id, {day_sql}, COUNT(spent)
+    FROM ({_per_visitor_sql(_ONE_PHASE)}) AS per_visitor WHERE variant_id IS NOT NULL
+    GROUP BY 1, 2"""  # noqa: S608
+    cells: dict[tuple[int, date], dict[str, int]] = {}
+    with large_read() as cursor:
+        for row in by_day:
+            cells[row["variant_id"], row["day"]] = {"visitors": row["n"], "converters": 0}
+        cursor.execute(sql, params)
+        for variant_id, day, converters in cursor.fetchall():
+            day = day if isinstance(day, date) else date.fromisoformat(day)  # SQLite: text
+            cells.setdefault((variant_id, day), {"visitors": 0})["converters"] = converters
+    days = sorted({day for _, day in cells})
     series = []
     for variant in (
         Variant.objects.for_tenant(tenant_id).filter(experiment=experiment, active=True).order_by("position")

@@ -4,12 +4,14 @@ import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import accumulate
 
 import pytest
 
 from experiments import selectors, services
 from experiments.models import Conversion, Exposure, Variant
 from experiments.tests.conftest import VARIANTS
+from pricing import services as pricing_services
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +35,7 @@ def test_totals_match_a_count_over_random_exposures_and_conversions(alice, produ
     exposed = {}
     for i in range(300):
         if rng.random() < 0.8:
-            exposed[f"v{i}"] = (rng.choice(variants), start + timedelta(minutes=rng.randint(0, 1000)))
+            exposed[f"v{i}"] = (rng.choice(variants), start + timedelta(minutes=rng.randint(0, 4000)))
     Exposure.objects.for_tenant(alice.tenant).bulk_create(
         Exposure(tenant=alice.tenant, experiment=experiment, phase=experiment.phase, variant=variant,
                  visitor_id=visitor, exposed_at=at)
@@ -46,9 +48,13 @@ def test_totals_match_a_count_over_random_exposures_and_conversions(alice, produ
         conversions.append(
             Conversion(tenant=alice.tenant, experiment=experiment, product=experiment.product,
                        phase=experiment.phase, visitor_id=visitor, revenue=revenue,
-                       occurred_at=start + timedelta(minutes=rng.randint(0, 1000)))
+                       occurred_at=start + timedelta(minutes=rng.randint(0, 4000)))
         )  # fmt: skip
-    # Another phase's conversions count for nothing here.
+    # Another phase's exposures and conversions count for nothing here.
+    Exposure.objects.for_tenant(alice.tenant).create(
+        tenant=alice.tenant, experiment=experiment, phase=experiment.phase + 1, variant=variants[0],
+        visitor_id="v1", exposed_at=start,
+    )  # fmt: skip
     conversions.append(
         Conversion(tenant=alice.tenant, experiment=experiment, product=experiment.product,
                    phase=experiment.phase + 1, visitor_id="v1", revenue=Decimal(99),
@@ -100,16 +106,59 @@ def test_totals_match_a_count_over_random_exposures_and_conversions(alice, produ
     assert got == {v.pk: expected[v.pk] for v in variants}
     assert selectors.unattributed_conversions(experiment, experiment.phase) == unattributed
     assert unattributed > 0 and any(row[1] for row in expected.values())
+    # The dashboard's and the experiments page's batched totals, and the daily chart, count alike.
+    many = selectors.variant_totals_of_many([experiment], tenant_id=alice.tenant.pk)
+    assert many == {experiment.pk: totals}
+    by_day = defaultdict(lambda: [0, 0])
+    for visitor, (variant, at) in exposed.items():
+        by_day[variant.pk, at.date()][0] += 1
+        by_day[variant.pk, at.date()][1] += visitor in spent
+    days = sorted({day for _, day in by_day})
+    series = selectors.experiment_daily_series(experiment)
+    assert series["days"] == [day.isoformat() for day in days] and len(days) == 3
+    for variant, line in zip(variants, series["variants"], strict=True):
+        visitors = list(accumulate(by_day.get((variant.pk, day), [0, 0])[0] for day in days))
+        converters = list(accumulate(by_day.get((variant.pk, day), [0, 0])[1] for day in days))
+        assert line["visitors"] == visitors
+        rates = [c / v if v else None for c, v in zip(converters, visitors, strict=True)]
+        assert line["conversion_rate"] == rates
+
+
+def _plans_of_the_results(experiments, tenant_id, *, seqscan=True):
+    """The plans of the statements that count visitors and read conversions for results."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        selectors.variant_totals_of_many(experiments, tenant_id=tenant_id)
+    statements = [q["sql"] for q in queries if "COUNT" in q["sql"] and "experiments_" in q["sql"]]
+    plans = []
+    with connection.cursor() as cursor:
+        if not seqscan:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        for sql in statements:
+            cursor.execute("EXPLAIN " + sql)
+            plans.append(" ".join(row[0] for row in cursor.fetchall()))
+    return plans
 
 
 def test_visitors_are_counted_from_an_index_only_a_count_by_variant_can_use(alice, experiment):
-    """The per-variant count reads the small index alone; lookups by visitor cannot pick it
-    (its condition), which they did without statistics (models.Exposure)."""
+    """Each variant's count reads its range of the small index alone, for one experiment or
+    several; lookups by visitor cannot pick it (its condition), which they did without
+    statistics (models.Exposure)."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL's planner")
     experiment = services.experiment_start(experiment=experiment)
+    mug = pricing_services.product_create(
+        tenant=alice.tenant, sku="mug", name="Mug", currency="EUR", base_price="5.00"
+    )
+    other = services.experiment_start(
+        experiment=services.experiment_create(
+            tenant=alice.tenant, product=mug, key="mug-price", name="Mug price", variants=VARIANTS
+        )
+    )
     variant = Variant.objects.for_tenant(alice.tenant).filter(experiment=experiment).first()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -118,16 +167,11 @@ def test_visitors_are_counted_from_an_index_only_a_count_by_variant_can_use(alic
             " SELECT %s, %s, %s, %s, 'v' || i, now() FROM generate_series(1, 20000) AS i",
             [alice.tenant.pk, experiment.pk, experiment.phase, variant.pk],
         )
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(
-            "EXPLAIN SELECT count(*) FROM experiments_exposure"
-            " WHERE tenant_id = %s AND variant_id = %s AND phase = %s",
-            [alice.tenant.pk, variant.pk, experiment.phase],
-        )
-        plan = " ".join(row[0] for row in cursor.fetchall())
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'exposure_variant'")
         (definition,) = cursor.fetchone()
-    assert "Index Only Scan using exposure_variant" in plan
+    counts = _plans_of_the_results([experiment, other], alice.tenant.pk, seqscan=False)[0]
+    assert counts.count("Index Only Scan using exposure_variant") == 4  # two variants each
+    assert "Seq Scan" not in counts
     assert definition.endswith("(tenant_id, variant_id, phase) WHERE (variant_id IS NOT NULL)")
 
 
@@ -139,16 +183,12 @@ def test_conversions_are_read_from_their_index_alone(alice, experiment):
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has no covering indexes")
     experiment = services.experiment_start(experiment=experiment)
-    variants = list(Variant.objects.for_tenant(alice.tenant).filter(experiment=experiment))
-    params = {"tenant": alice.tenant.pk, "experiment": experiment.pk, "phase": experiment.phase}
-    params |= {f"variant{i}": variant.pk for i, variant in enumerate(variants)}
+    conversions = _plans_of_the_results([experiment], alice.tenant.pk, seqscan=False)[1]
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN " + selectors._conversions_sql(len(variants)), params)
-        plan = " ".join(row[0] for row in cursor.fetchall())
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'conversion_visitor'")
         (definition,) = cursor.fetchone()
-    assert "Index Only Scan using conversion_visitor on experiments_conversion c" in plan
+    assert "Index Only Scan using conversion_visitor on experiments_conversion c" in conversions
+    assert "Sort" not in conversions  # one experiment: read in visitor order
     assert definition.endswith(
         "(tenant_id, experiment_id, phase, visitor_id) INCLUDE (occurred_at, revenue, variant_id, exposed_at)"
     )
