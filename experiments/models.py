@@ -197,6 +197,10 @@ class ResultsSnapshot(TenantOwnedModel):
     phase = models.PositiveIntegerField()
     visitors = models.PositiveBigIntegerField()
     results = models.JSONField()
+    # The cumulative daily chart of the results page (selectors.experiment_daily_series),
+    # computed with the results: it reads every exposure of the phase (2 s for ten million),
+    # and the page polls every few seconds. NULL for a snapshot stored before it existed.
+    series = models.JSONField(null=True, blank=True)
     computed_at = models.DateTimeField()
 
     class Meta:

@@ -427,6 +427,21 @@ def results_snapshot(experiment: Experiment) -> dict[str, Any] | None:
     return results
 
 
+def series_snapshot(experiment: Experiment) -> dict[str, Any] | None:
+    """The current phase's stored daily chart if it is fresh enough to serve, else None."""
+    return (
+        ResultsSnapshot.objects.for_tenant(experiment.tenant_id)
+        .filter(
+            experiment=experiment,
+            phase=experiment.phase,
+            computed_at__gte=timezone.now() - RESULTS_MAX_AGE,
+            series__isnull=False,
+        )
+        .values_list("series", flat=True)
+        .first()
+    )
+
+
 def suggested_winner(results: dict[str, Any]) -> str | None:
     """The variant a person would most likely pick as winner: the verdict's, when it names one."""
     srm = results["srm"]

@@ -446,6 +446,7 @@ def results_refresh(*, experiment: Experiment) -> dict[str, Any]:
             defaults={
                 "visitors": visitors,
                 "results": results,
+                "series": selectors.experiment_daily_series(experiment),
                 "computed_at": selectors.parse_computed_at(results),
             },
         )
@@ -463,3 +464,10 @@ def results_current(*, experiment: Experiment) -> dict[str, Any]:
         exposures.flush(max_batches=RESULTS_FLUSH_BATCHES)
         results = results_refresh(experiment=experiment)
     return results
+
+
+def series_current(*, experiment: Experiment) -> dict[str, Any]:
+    """The current phase's cumulative daily chart, from the same snapshot as the results
+    while it is fresh (so the chart and the tables agree), else computed now."""
+    series = selectors.series_snapshot(experiment)
+    return series if series is not None else selectors.experiment_daily_series(experiment)

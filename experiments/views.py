@@ -266,7 +266,7 @@ def _results_context(experiment: Experiment) -> dict[str, Any]:
     if experiment.status == Status.DRAFT:
         return {"results": None}
     results = services.results_current(experiment=experiment)
-    series = selectors.experiment_daily_series(experiment)
+    series = services.series_current(experiment=experiment)
     variants = results["variants"]
     visitors = sum(v["visitors"] for v in variants)
     conversions = sum(v["conversions"] for v in variants)

@@ -66,9 +66,16 @@ def test_the_results_page_shows_the_same_snapshot_as_the_api(api, client, alice,
     expose(api, alice, "d")
     owner = log_in(client, alice.user, alice.tenant)
     poll = owner.get(reverse("experiment_results", args=["tea-price"]), HTTP_HX_REQUEST="true")
-    # The page's 5-second poll reads the snapshot the API serves, not a fresh computation.
+    # The page's 5-second poll reads the snapshot the API serves, not a fresh computation,
+    # and so does its chart, which agrees with the tables.
     assert re.search(r'id="total-visitors">\s*3<', poll.text)
     assert visitors(results(api, alice)) == 3
+    series = poll.context["chart_data"]["series"]
+    assert sum(variant["visitors"][-1] for variant in series["variants"]) == 3
+    ResultsSnapshot.objects.for_tenant(alice.tenant).update(series=None)  # stored before it existed
+    poll = owner.get(reverse("experiment_results", args=["tea-price"]), HTTP_HX_REQUEST="true")
+    series = poll.context["chart_data"]["series"]
+    assert sum(variant["visitors"][-1] for variant in series["variants"]) == 4  # computed now
 
 
 def test_the_beat_task_refreshes_running_large_phases(api, alice, running, small_threshold):
