@@ -198,8 +198,9 @@ class ResultsSnapshot(TenantOwnedModel):
     visitors = models.PositiveBigIntegerField()
     results = models.JSONField()
     # The cumulative daily chart of the results page (selectors.experiment_daily_series),
-    # computed with the results: it reads every exposure of the phase (2 s for ten million),
-    # and the page polls every few seconds. NULL for a snapshot stored before it existed.
+    # computed with the results by the beat task: it reads every exposure of the phase (2 s
+    # for ten million), and the page polls every few seconds. NULL when a request stored the
+    # snapshot (it does not wait for a chart) or before charts were kept: then computed live.
     series = models.JSONField(null=True, blank=True)
     computed_at = models.DateTimeField()
 

@@ -434,8 +434,12 @@ def experiment_archive(
     return experiment
 
 
-def results_refresh(*, experiment: Experiment) -> dict[str, Any]:
-    """Compute the current phase's results; keep them as the phase's snapshot if it is large."""
+def results_refresh(*, experiment: Experiment, with_series: bool = False) -> dict[str, Any]:
+    """Compute the current phase's results; keep them as the phase's snapshot if it is large.
+
+    ``with_series``: keep the daily chart beside them, computed now (the beat task does;
+    a request does not wait for a chart it may not show, and then the snapshot holds none).
+    """
     results = selectors.experiment_results(experiment)
     visitors = sum(variant["visitors"] for variant in results["variants"])
     if visitors >= RESULTS_LIVE_MAX_VISITORS:
@@ -446,7 +450,7 @@ def results_refresh(*, experiment: Experiment) -> dict[str, Any]:
             defaults={
                 "visitors": visitors,
                 "results": results,
-                "series": selectors.experiment_daily_series(experiment),
+                "series": selectors.experiment_daily_series(experiment) if with_series else None,
                 "computed_at": selectors.parse_computed_at(results),
             },
         )

@@ -44,7 +44,7 @@ def results_refresh_large() -> int:
     )
     refreshed = 0
     for snapshot in snapshots:
-        services.results_refresh(experiment=snapshot.experiment)
+        services.results_refresh(experiment=snapshot.experiment, with_series=True)
         refreshed += 1
     return refreshed
 
