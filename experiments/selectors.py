@@ -98,8 +98,9 @@ def _variant_totals(variant: Variant, visitors: int, sums: Sequence[Any] | None)
         variant=variant,
         visitors=visitors,
         converters=converters,
-        revenue=Decimal(revenue or 0),
-        revenue_squares=Decimal(squares or 0),
+        # str: SQLite sums money as floats, whose exact binary values are not the amounts.
+        revenue=Decimal(str(revenue or 0)),
+        revenue_squares=Decimal(str(squares or 0)),
     )
 
 

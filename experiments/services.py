@@ -472,6 +472,18 @@ def results_current(*, experiment: Experiment) -> dict[str, Any]:
 
 def series_current(*, experiment: Experiment) -> dict[str, Any]:
     """The current phase's cumulative daily chart, from the same snapshot as the results
-    while it is fresh (so the chart and the tables agree), else computed now."""
+    while it is fresh (so the chart and the tables agree), else computed now.
+
+    A chart computed now is kept beside a fresh snapshot that has none (one a request
+    stored), so that the page's next polls do not each compute it again.
+    """
     series = selectors.series_snapshot(experiment)
-    return series if series is not None else selectors.experiment_daily_series(experiment)
+    if series is None:
+        series = selectors.experiment_daily_series(experiment)
+        ResultsSnapshot.objects.for_tenant(experiment.tenant_id).filter(
+            experiment=experiment,
+            phase=experiment.phase,
+            series__isnull=True,
+            computed_at__gte=timezone.now() - selectors.RESULTS_MAX_AGE,
+        ).update(series=series)
+    return series

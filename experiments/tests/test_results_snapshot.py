@@ -106,3 +106,22 @@ def test_a_new_phase_starts_with_live_results(api, alice, running, small_thresho
     )
     fresh = results(api, alice)
     assert fresh["phase"] == running.phase + 1 and visitors(fresh) == 0
+
+
+def test_a_chart_computed_for_a_fresh_snapshot_without_one_is_kept_for_the_next_polls(
+    api, client, alice, running, small_threshold
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    expose(api, alice, "a", "b", "c")
+    results(api, alice)  # a request stores the snapshot, without a chart
+    assert ResultsSnapshot.objects.for_tenant(alice.tenant).get().series is None
+    owner = log_in(client, alice.user, alice.tenant)
+    url = reverse("experiment_results", args=["tea-price"])
+    for computes in (True, False):  # the first poll computes the chart, the next one reads it
+        with CaptureQueriesContext(connection) as queries:
+            poll = owner.get(url, HTTP_HX_REQUEST="true")
+        series = poll.context["chart_data"]["series"]
+        assert sum(variant["visitors"][-1] for variant in series["variants"]) == 3
+        assert any("experiments_exposure" in query["sql"] for query in queries) is computes
