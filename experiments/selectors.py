@@ -9,7 +9,7 @@ from statistics import NormalDist
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, Min
+from django.db.models import Count, Min
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -522,15 +522,30 @@ def experiment_status_counts(tenant: Tenant) -> dict[str, int]:
 
 
 def experiments_visitors(tenant: Tenant, experiment_ids: Sequence[int]) -> dict[int, int]:
-    """Visitors so far (first exposures in the current phase) of each experiment, in one query."""
-    rows = (
-        Exposure.objects.for_tenant(tenant)
-        .filter(experiment_id__in=experiment_ids, phase=F("experiment__phase"))
-        .values("experiment_id")
-        .annotate(n=Count("id"))
-        .values_list("experiment_id", "n")
+    """Visitors so far (first exposures in the current phase) of each experiment, in two queries.
+
+    The sum of its variants' counts, retired ones included, each from the small (tenant,
+    variant, phase) index: counting through the unique index took 685 ms for ten million
+    visitors on the experiments page (bench data).
+    """
+    variants = list(
+        Variant.objects.for_tenant(tenant)
+        .filter(experiment_id__in=experiment_ids)
+        .values_list("pk", "experiment_id", "experiment__phase")
     )
-    return dict(rows)
+    if not variants:
+        return {}
+    params: dict[str, Any] = {"tenant": tenant.pk}
+    for i, (variant_id, _, phase) in enumerate(variants):
+        params |= {f"variant{i}": variant_id, f"phase{i}": phase}
+    with large_read() as cursor:
+        cursor.execute(_visitors_sql(len(variants)), params)
+        counts = dict(cursor.fetchall())
+    visitors: dict[int, int] = {}
+    for i, (_, experiment_id, _) in enumerate(variants):
+        if counts.get(i):
+            visitors[experiment_id] = visitors.get(experiment_id, 0) + counts[i]
+    return visitors
 
 
 @dataclass(frozen=True)

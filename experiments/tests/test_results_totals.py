@@ -192,3 +192,46 @@ def test_conversions_are_read_from_their_index_alone(alice, experiment):
     assert definition.endswith(
         "(tenant_id, experiment_id, phase, visitor_id) INCLUDE (occurred_at, revenue, variant_id, exposed_at)"
     )
+
+
+def test_the_experiments_page_counts_each_experiments_visitors_in_its_current_phase(
+    alice, charlie, experiment
+):
+    experiment = services.experiment_start(experiment=experiment)
+    variants = list(
+        Variant.objects.for_tenant(alice.tenant).filter(experiment=experiment).order_by("position")
+    )
+    mug = pricing_services.product_create(
+        tenant=alice.tenant, sku="mug", name="Mug", currency="EUR", base_price="5.00"
+    )
+    idle = services.experiment_create(
+        tenant=alice.tenant, product=mug, key="mug-price", name="Mug price", variants=VARIANTS
+    )
+    rows = [(variants[0], experiment.phase, f"v{i}") for i in range(5)]
+    rows += [(variants[1], experiment.phase, f"w{i}") for i in range(3)]
+    rows += [(variants[1], experiment.phase + 1, f"old{i}") for i in range(4)]  # another phase
+    Exposure.objects.for_tenant(alice.tenant).bulk_create(
+        Exposure(tenant=alice.tenant, experiment=experiment, phase=phase, variant=variant, visitor_id=visitor)
+        for variant, phase, visitor in rows
+    )
+    Variant.objects.for_tenant(alice.tenant).filter(pk=variants[1].pk).update(active=False)  # retired
+    # Another tenant's exposures of an experiment with the same key and visitor ids.
+    charlie_tea = pricing_services.product_create(
+        tenant=charlie.tenant, sku="tea", name="Tea", currency="EUR", base_price="10.00"
+    )
+    theirs = services.experiment_start(
+        experiment=services.experiment_create(
+            tenant=charlie.tenant, product=charlie_tea, key="tea-price", name="Tea", variants=VARIANTS
+        )
+    )
+    their_variant = Variant.objects.for_tenant(charlie.tenant).filter(experiment=theirs).first()
+    Exposure.objects.for_tenant(charlie.tenant).bulk_create(
+        Exposure(tenant=charlie.tenant, experiment=theirs, phase=theirs.phase, variant=their_variant,
+                 visitor_id=f"v{i}")
+        for i in range(7)
+    )  # fmt: skip
+
+    visitors = selectors.experiments_visitors(alice.tenant, [experiment.pk, idle.pk, theirs.pk])
+    assert visitors == {experiment.pk: 8}
+    assert selectors.experiments_visitors(charlie.tenant, [theirs.pk, experiment.pk]) == {theirs.pk: 7}
+    assert selectors.experiments_visitors(alice.tenant, []) == {}
