@@ -112,21 +112,34 @@ def _in(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     return (f"= {keys[0]}" if len(keys) == 1 else f"IN ({', '.join(keys)})"), params
 
 
-def _visitors_sql(variants: int) -> str:
-    """Exposures of each variant (parameters ``variant0``, ``phase0``…) in its phase: one
-    count per variant, each over its own range of the (tenant, variant, phase) index alone.
-    (One grouped count over the phase, or over a list of variants, had PostgreSQL scan the
-    whole table when they fill most of it.)"""
-    return " UNION ALL ".join(
+def _variant_params(pairs: Sequence[tuple[int, int]]) -> dict[str, int]:
+    """``variant0``, ``phase0``… for (variant id, phase) pairs, as the statements below name them."""
+    params = {}
+    for i, (variant_id, phase) in enumerate(pairs):
+        params |= {f"variant{i}": variant_id, f"phase{i}": phase}
+    return params
+
+
+def _count_visitors(cursor: Any, tenant_id: int, pairs: Sequence[tuple[int, int]]) -> list[int]:
+    """Exposures of each variant in its phase, for (variant id, phase) pairs, in one
+    statement: a count per variant, each over its own range of the (tenant, variant, phase)
+    index alone. (One grouped count over the phase, or over a list of variants, had
+    PostgreSQL scan the whole table when they fill most of it.)"""
+    if not pairs:
+        return []
+    sql = " UNION ALL ".join(
         f"SELECT {i}, COUNT(*) FROM {Exposure._meta.db_table} WHERE tenant_id = %(tenant)s"  # noqa: S608
         f" AND variant_id = %(variant{i})s AND phase = %(phase{i})s"
-        for i in range(variants)
+        for i in range(len(pairs))
     )
+    cursor.execute(sql, {"tenant": tenant_id} | _variant_params(pairs))
+    counts = dict(cursor.fetchall())
+    return [counts.get(i, 0) for i in range(len(pairs))]
 
 
 def _conversions_sql(variants: int, experiments: int, where: str) -> str:
-    """Converting visitors, revenue and its squares of each variant (parameters ``variant0``,
-    ``phase0``…) in that order, then the conversions of visitors never exposed in each
+    """Converting visitors, revenue and its squares of each variant (``_variant_params``) in
+    that order, then the conversions of visitors never exposed in each
     experiment's phase (``experiment0``, ``experiment_phase0``…)."""
     columns = []
     for i in range(variants):
@@ -154,19 +167,15 @@ def _phases_totals(
         .filter(experiment_id__in=phase_of, active=True)
         .order_by("experiment_id", "position", "id")
     )
+    pairs = [(variant.pk, phase_of[variant.experiment_id]) for variant in variants]
     in_experiments, params = _in("in_experiment", list(phase_of))
     in_phases, more = _in("in_phase", sorted(set(phase_of.values())))
-    params |= more | {"tenant": tenant_id}
-    for i, variant in enumerate(variants):
-        params |= {f"variant{i}": variant.pk, f"phase{i}": phase_of[variant.experiment_id]}
+    params |= more | _variant_params(pairs) | {"tenant": tenant_id}
     for i, (experiment_id, phase) in enumerate(phase_of.items()):
         params |= {f"experiment{i}": experiment_id, f"experiment_phase{i}": phase}
     where = f"c.experiment_id {in_experiments} AND c.phase {in_phases}"
     with large_read() as cursor:
-        visitors = {}
-        if variants:
-            cursor.execute(_visitors_sql(len(variants)), params)
-            visitors = dict(cursor.fetchall())
+        visitors = _count_visitors(cursor, tenant_id, pairs)
         cursor.execute(_conversions_sql(len(variants), len(phase_of), where), params)
         row = cursor.fetchone()
     totals: dict[int, tuple[list[VariantTotals], int]] = {}
@@ -174,7 +183,7 @@ def _phases_totals(
         totals[experiment_id] = ([], int(row[3 * len(variants) + i] or 0))
     for i, variant in enumerate(variants):
         sums = row[3 * i : 3 * i + 3]
-        totals[variant.experiment_id][0].append(_variant_totals(variant, visitors.get(i, 0), sums))
+        totals[variant.experiment_id][0].append(_variant_totals(variant, visitors[i], sums))
     return totals
 
 
@@ -533,18 +542,12 @@ def experiments_visitors(tenant: Tenant, experiment_ids: Sequence[int]) -> dict[
         .filter(experiment_id__in=experiment_ids)
         .values_list("pk", "experiment_id", "experiment__phase")
     )
-    if not variants:
-        return {}
-    params: dict[str, Any] = {"tenant": tenant.pk}
-    for i, (variant_id, _, phase) in enumerate(variants):
-        params |= {f"variant{i}": variant_id, f"phase{i}": phase}
     with large_read() as cursor:
-        cursor.execute(_visitors_sql(len(variants)), params)
-        counts = dict(cursor.fetchall())
+        counts = _count_visitors(cursor, tenant.pk, [(pk, phase) for pk, _, phase in variants])
     visitors: dict[int, int] = {}
-    for i, (_, experiment_id, _) in enumerate(variants):
-        if counts.get(i):
-            visitors[experiment_id] = visitors.get(experiment_id, 0) + counts[i]
+    for (_, experiment_id, _), count in zip(variants, counts, strict=True):
+        if count:
+            visitors[experiment_id] = visitors.get(experiment_id, 0) + count
     return visitors
 
 

@@ -11,7 +11,7 @@ import pytest
 from experiments import selectors, services
 from experiments.models import Conversion, Exposure, Variant
 from experiments.tests.conftest import VARIANTS
-from pricing import services as pricing_services
+from tenants.tests import dashboard_data
 
 pytestmark = pytest.mark.django_db
 
@@ -151,14 +151,8 @@ def test_visitors_are_counted_from_an_index_only_a_count_by_variant_can_use(alic
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL's planner")
     experiment = services.experiment_start(experiment=experiment)
-    mug = pricing_services.product_create(
-        tenant=alice.tenant, sku="mug", name="Mug", currency="EUR", base_price="5.00"
-    )
-    other = services.experiment_start(
-        experiment=services.experiment_create(
-            tenant=alice.tenant, product=mug, key="mug-price", name="Mug price", variants=VARIANTS
-        )
-    )
+    mug = dashboard_data.product(alice.tenant, "mug", "5.00")
+    other = dashboard_data.running_experiment(alice.tenant, mug, "mug-price", "Mug price", {})
     variant = Variant.objects.for_tenant(alice.tenant).filter(experiment=experiment).first()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -201,10 +195,8 @@ def test_the_experiments_page_counts_each_experiments_visitors_in_its_current_ph
     variants = list(
         Variant.objects.for_tenant(alice.tenant).filter(experiment=experiment).order_by("position")
     )
-    mug = pricing_services.product_create(
-        tenant=alice.tenant, sku="mug", name="Mug", currency="EUR", base_price="5.00"
-    )
-    idle = services.experiment_create(
+    mug = dashboard_data.product(alice.tenant, "mug", "5.00")
+    idle = services.experiment_create(  # never started: no visitors
         tenant=alice.tenant, product=mug, key="mug-price", name="Mug price", variants=VARIANTS
     )
     rows = [(variants[0], experiment.phase, f"v{i}") for i in range(5)]
@@ -216,14 +208,8 @@ def test_the_experiments_page_counts_each_experiments_visitors_in_its_current_ph
     )
     Variant.objects.for_tenant(alice.tenant).filter(pk=variants[1].pk).update(active=False)  # retired
     # Another tenant's exposures of an experiment with the same key and visitor ids.
-    charlie_tea = pricing_services.product_create(
-        tenant=charlie.tenant, sku="tea", name="Tea", currency="EUR", base_price="10.00"
-    )
-    theirs = services.experiment_start(
-        experiment=services.experiment_create(
-            tenant=charlie.tenant, product=charlie_tea, key="tea-price", name="Tea", variants=VARIANTS
-        )
-    )
+    charlie_tea = dashboard_data.product(charlie.tenant, "tea", "10.00")
+    theirs = dashboard_data.running_experiment(charlie.tenant, charlie_tea, "tea-price", "Tea", {})
     their_variant = Variant.objects.for_tenant(charlie.tenant).filter(experiment=theirs).first()
     Exposure.objects.for_tenant(charlie.tenant).bulk_create(
         Exposure(tenant=charlie.tenant, experiment=theirs, phase=theirs.phase, variant=their_variant,
